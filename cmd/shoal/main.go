@@ -1,0 +1,7 @@
+package main
+
+import (
+	_ "github.com/anacrolix/torrent"
+)
+
+func main() {}
