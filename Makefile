@@ -1,0 +1,49 @@
+# shoal: the two commands a newcomer needs are `make demo` and `make test`.
+GO      ?= go
+BIN     ?= bin/shoal
+PKGS    := ./...
+# swarm/utp is a module of its own (it stands in for github.com/anacrolix/go-utp),
+# so ./... does not reach it: its tests run separately.
+UTP_DIR := swarm/utp
+FUZZTIME ?= 30s
+
+.PHONY: all build test test-short vet lint fuzz demo bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/shoal
+
+vet:
+	$(GO) vet $(PKGS)
+	cd $(UTP_DIR) && $(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+# Unit, integration and interop tests. Tests that need a real peer
+# (libtorrent, Transmission, opentracker) skip when it is missing, and fail
+# instead with SHOAL_REQUIRE_PEERS=1 (set by .ci/run).
+test: vet
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+	cd $(UTP_DIR) && $(GO) test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+# Each fuzz target runs for FUZZTIME (5s in `make test`, 30s by default here).
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+# Runs the main job offline: a local swarm on loopback and a download from it.
+demo: build
+	./scripts/demo.sh $(BIN)
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,126 @@
+#!/bin/bash
+# Benchmark: shoal's tracker against Debian's opentracker, same run, same machine, same load.
+#
+#   bench/tracker/run.sh [RUNS] [SECONDS]        (defaults 3 and 15; run from anywhere, as root:
+#                                                 opentracker chroots into its work directory)
+#
+# HTTP: wrk -t2 -c64 with announce.lua (compact announces, 10,000 torrents, 100,000 peers,
+#       numwant 50); one validation pass with ANNOUNCE_CHECK=1 first, which must show bad=0.
+# UDP:  udpload (bench/tracker/udpload): 64 sockets, connect then announce in a closed loop,
+#       same torrents and peers.
+# Memory: both trackers restarted empty, then 1,000,000 peers (10,000 torrents × 100) announced
+#       over UDP; VmRSS and RssAnon read from /proc.
+# Prints medians of RUNS runs per tracker and the ratios as a Markdown block (also written to
+# $WORK/results.md). Needs: go, wrk, opentracker, python3. Everything binds to 127.0.0.1.
+set -euo pipefail
+
+RUNS=${1:-3}
+SECS=${2:-15}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/shoal-trackerbench.XXXXXX)}
+SHOAL_PORT=${SHOAL_PORT:-16969}
+OT_PORT=${OT_PORT:-16970}
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+for tool in go wrk opentracker python3; do
+  command -v "$tool" >/dev/null || { echo "run.sh: $tool not found" >&2; exit 1; }
+done
+
+echo "# building into $WORK" >&2
+(cd "$REPO" && go build -o "$WORK/shoal" ./cmd/shoal && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
+
+# The same 10,000 infohashes for both trackers (opentracker's Debian build serves only
+# whitelisted ones).
+python3 -c "
+import random
+r = random.Random(424242)
+print('\n'.join('%040x' % r.getrandbits(160) for _ in range(10000)))" > "$WORK/ih.txt"
+mkdir -p "$WORK/ot"
+cp "$WORK/ih.txt" "$WORK/ot/whitelist.txt"
+chmod 755 "$WORK/ot"; chmod 644 "$WORK/ot/whitelist.txt"
+
+start_shoal() {
+  "$WORK/shoal" tracker --http 127.0.0.1:$SHOAL_PORT --udp 127.0.0.1:$SHOAL_PORT >"$WORK/shoal.log" 2>&1 &
+  SHOAL_PID=$!; PIDS+=("$SHOAL_PID")
+}
+start_ot() {
+  # -w is relative to the chroot (-d).
+  opentracker -i 127.0.0.1 -p $OT_PORT -P $OT_PORT -w /whitelist.txt -d "$WORK/ot" >"$WORK/ot.log" 2>&1 &
+  OT_PID=$!; PIDS+=("$OT_PID")
+}
+wait_port() { for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+rss() { awk -v k="$2:" '$1==k {print $2}' /proc/$1/status; }
+
+http_run() { # port seconds [check]
+  ANNOUNCE_IH_FILE="$WORK/ih.txt" ANNOUNCE_CHECK=${3:-0} \
+    wrk -t2 -c64 -d"$2"s --latency -s "$HERE/announce.lua" "http://127.0.0.1:$1" | grep '^RESULT'
+}
+udp_run() { # port seconds
+  UDPLOAD_TARGET=127.0.0.1:$1 UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_DURATION=${2}s \
+    "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^RESULT'
+}
+
+start_shoal; start_ot
+wait_port $SHOAL_PORT; wait_port $OT_PORT
+
+echo "# validation (ANNOUNCE_CHECK=1)" >&2
+for t in shoal:$SHOAL_PORT opentracker:$OT_PORT; do
+  line=$(http_run "${t#*:}" 3 1)
+  echo "${t%%:*} check: $line" >&2
+  bad=$(echo "$line" | field bad)
+  [ "$bad" = 0 ] || { echo "run.sh: ${t%%:*} sent $bad bad replies" >&2; exit 1; }
+done
+
+: >"$WORK/http.txt"; : >"$WORK/udp.txt"
+for i in $(seq "$RUNS"); do
+  for t in shoal:$SHOAL_PORT opentracker:$OT_PORT; do
+    line=$(http_run "${t#*:}" "$SECS"); echo "${t%%:*} $line" >>"$WORK/http.txt"; echo "run $i http ${t%%:*} $line" >&2
+    line=$(udp_run "${t#*:}" "$SECS"); echo "${t%%:*} $line" >>"$WORK/udp.txt"; echo "run $i udp ${t%%:*} $line" >&2
+  done
+done
+
+med() { grep "^$1 " "$WORK/$2.txt" | field "$3" | median; }
+
+echo "# memory: restart empty, announce 1,000,000 peers over UDP" >&2
+cleanup; PIDS=()
+start_shoal; start_ot
+wait_port $SHOAL_PORT; wait_port $OT_PORT
+sleep 0.5
+declare -A BASE_RSS BASE_ANON MEM_RSS MEM_ANON
+BASE_RSS[shoal]=$(rss $SHOAL_PID VmRSS); BASE_ANON[shoal]=$(rss $SHOAL_PID RssAnon)
+BASE_RSS[opentracker]=$(rss $OT_PID VmRSS); BASE_ANON[opentracker]=$(rss $OT_PID RssAnon)
+for t in shoal:$SHOAL_PORT opentracker:$OT_PORT; do
+  UDPLOAD_TARGET=127.0.0.1:${t#*:} UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_FILL=100 \
+    "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^FILLED' >&2
+done
+sleep 2
+MEM_RSS[shoal]=$(rss $SHOAL_PID VmRSS); MEM_ANON[shoal]=$(rss $SHOAL_PID RssAnon)
+MEM_RSS[opentracker]=$(rss $OT_PID VmRSS); MEM_ANON[opentracker]=$(rss $OT_PID RssAnon)
+
+{
+  echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average at start of report: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "Runs: $RUNS × ${SECS}s per tracker and protocol, interleaved; medians."
+  echo
+  echo "| | shoal | opentracker | shoal / opentracker |"
+  echo "|---|---|---|---|"
+  for p in http udp; do
+    s=$(med shoal $p rps); o=$(med opentracker $p rps)
+    s99=$(med shoal $p p99_ms); o99=$(med opentracker $p p99_ms)
+    echo "| $p announces/s | $s | $o | $(awk -v a="$s" -v b="$o" 'BEGIN{printf "%.2f", a/b}') |"
+    echo "| $p p99 latency (ms) | $s99 | $o99 | $(awk -v a="$s99" -v b="$o99" 'BEGIN{printf "%.2f", a/b}') |"
+  done
+  echo "| VmRSS empty (MiB) | $(awk -v k=${BASE_RSS[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${BASE_RSS[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | |"
+  echo "| VmRSS with 1M peers (MiB) | $(awk -v k=${MEM_RSS[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${MEM_RSS[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v a=${MEM_RSS[shoal]} -v b=${MEM_RSS[opentracker]} 'BEGIN{printf "%.2f", a/b}') |"
+  echo "| RssAnon with 1M peers (MiB) | $(awk -v k=${MEM_ANON[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${MEM_ANON[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v a=${MEM_ANON[shoal]} -v b=${MEM_ANON[opentracker]} 'BEGIN{printf "%.2f", a/b}') |"
+  echo "| RssAnon growth for 1M peers (MiB) | $(awk -v a=${MEM_ANON[shoal]} -v b=${BASE_ANON[shoal]} 'BEGIN{printf "%.1f", (a-b)/1024}') | $(awk -v a=${MEM_ANON[opentracker]} -v b=${BASE_ANON[opentracker]} 'BEGIN{printf "%.1f", (a-b)/1024}') | |"
+  echo
+  echo "Raw runs:"
+  echo '```'
+  sed 's/^/http /' "$WORK/http.txt"; sed 's/^/udp  /' "$WORK/udp.txt"
+  echo '```'
+} | tee "$WORK/results.md"

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"shoal/internal/atomicfile"
+	"shoal/internal/byterate"
+	"shoal/swarm"
+)
+
+type seedFlags struct {
+	swarmFlags
+	webSeeds    []string
+	private     bool
+	pieceLength string
+	comment     string
+	torrentOut  string
+}
+
+func newSeedCmd() *cobra.Command {
+	var f seedFlags
+	cmd := &cobra.Command{
+		Use:   "seed PATH|FILE.torrent",
+		Short: "Seed a file or folder (making its torrent) or a .torrent's data; print the magnet link",
+		Long: `Seed a file or folder, or the data of a .torrent, until interrupted.
+
+Given a file or folder, shoal makes a v1 torrent of it (hashing on every
+core; reused on the next run if no file changed) and seeds it from where it
+is. Given a .torrent, it checks the data in --data and seeds it.
+The magnet link is the first line on stdout once shoal can serve.
+Seeding runs only while shoal runs.`,
+		Example: `  shoal seed ./release
+  shoal seed ./release --tracker udp://tracker.example:6969/announce --torrent-out release.torrent
+  shoal seed release.torrent --data /srv/files`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return badInput(errors.New("seed needs exactly one PATH or FILE.torrent"))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := f.applyConfigFile(cmd); err != nil {
+				return err
+			}
+			return runSeed(cmd.Context(), &f, args[0])
+		},
+	}
+	f.register(cmd.Flags())
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.webSeeds, "webseed", nil, "web seed URL (BEP 19) to put in the torrent (repeatable)")
+	fl.BoolVar(&f.private, "private", false, "make a private torrent (trackers only: no DHT, PEX or LSD)")
+	fl.StringVar(&f.pieceLength, "piece-length", "", "piece length, e.g. 256K (default: chosen from the size)")
+	fl.StringVar(&f.comment, "comment", "", "comment to put in the torrent")
+	fl.StringVar(&f.torrentOut, "torrent-out", "", "also write the .torrent to this file")
+	return cmd
+}
+
+func runSeed(ctx context.Context, f *seedFlags, target string) error {
+	cfg, err := f.engineConfig()
+	if err != nil {
+		return err
+	}
+	pieceLength, err := parsePieceLength(f.pieceLength)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return badInput(fmt.Errorf("seed %s: %w", target, err))
+	}
+	isTorrent := !fi.IsDir() && strings.HasSuffix(strings.ToLower(target), ".torrent")
+	var src *swarm.Source
+	if isTorrent {
+		src, err = swarm.ParseSource(ctx, target, swarm.DefaultLimits(), http.DefaultClient)
+		if err != nil {
+			return badInput(err)
+		}
+	}
+	eng, err := swarm.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	rep := newReporter(f.JSON)
+
+	var ih, magnet string
+	var torrentBytes []byte
+	if isTorrent {
+		ih, err = eng.SeedTorrent(ctx, src, cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		torrentBytes, err = os.ReadFile(target)
+		if err != nil {
+			return err
+		}
+	} else {
+		if !f.JSON {
+			rep.human("hashing %s ...", target)
+		}
+		start := time.Now()
+		seeded, err := eng.SeedPath(ctx, target, swarm.CreateOptions{
+			Trackers:    f.Trackers,
+			WebSeeds:    f.webSeeds,
+			Private:     f.private,
+			PieceLength: pieceLength,
+			Comment:     f.comment,
+			CreatedBy:   "shoal " + swarm.Version,
+		})
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return &exitError{code: 1, err: errors.New("interrupted")}
+			}
+			return badInput(err)
+		}
+		ih, magnet, torrentBytes = seeded.InfoHash, seeded.Magnet, seeded.TorrentBytes
+		if !f.JSON {
+			how := fmt.Sprintf("hashed in %s", time.Since(start).Round(time.Millisecond))
+			if seeded.Reused {
+				how = "unchanged since last run, not hashed again"
+			}
+			rep.human("%s: %s, %d pieces of %s (%s)", seeded.Meta.Name, byterate.Size(seeded.Meta.Size),
+				seeded.Meta.NumPieces, byterate.Size(seeded.Meta.PieceLength), how)
+		}
+	}
+	if f.torrentOut != "" {
+		if err := atomicfile.Write(f.torrentOut, torrentBytes, 0o644); err != nil {
+			return fmt.Errorf("--torrent-out: %w", err)
+		}
+	}
+	tv, err := waitServable(ctx, eng, ih)
+	if err != nil {
+		return err
+	}
+	if magnet == "" {
+		magnet = tv.Magnet
+	}
+	rep.added(ih, tv.Name, target)
+	rep.seen[ih].metadata, rep.seen[ih].done = true, true // reported just below
+	if f.JSON {
+		rep.event("done", map[string]any{"infohash": ih, "name": tv.Name, "size": tv.Size, "magnet": magnet, "listen": eng.ListenAddr()})
+	} else {
+		fmt.Println(magnet)
+		rep.human("seeding %s from %s on %s; Ctrl-C to stop (seeding runs only while shoal runs)", tv.Name, tv.DataDir, eng.ListenAddr())
+	}
+	// Seed until interrupted, reporting upload now and then.
+	want := map[string]bool{ih: true}
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			snap := eng.Snapshot()
+			for _, tv := range snap.Torrents {
+				if tv.InfoHash != ih {
+					continue
+				}
+				if tv.State == swarm.StateError {
+					return fmt.Errorf("%s: %s", tv.Name, tv.Err)
+				}
+				if f.JSON {
+					rep.update(snap, want)
+				} else {
+					rep.human("peers %d, ↑ %s, uploaded %s (ratio %.2f)", tv.PeersConnected, byterate.Rate(tv.UpRate),
+						byterate.Size(tv.Uploaded), tv.Ratio)
+				}
+			}
+		}
+	}
+}
+
+// waitServable waits until a torrent's data is checked and complete. Data
+// that does not match the torrent is an error: seeding it would send every
+// peer pieces that fail their hash check.
+func waitServable(ctx context.Context, eng *swarm.Engine, ih string) (swarm.TorrentView, error) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, tv := range eng.Snapshot().Torrents {
+			if tv.InfoHash != ih {
+				continue
+			}
+			switch {
+			case tv.State == swarm.StateError:
+				return tv, errors.New(tv.Err)
+			case tv.State == swarm.StateSeeding:
+				return tv, nil
+			case tv.State == swarm.StateDownloading:
+				missing := 0
+				for _, p := range tv.Pieces {
+					if p != swarm.PieceComplete {
+						missing++
+					}
+				}
+				return tv, fmt.Errorf("the data in %s does not match the torrent: %d of %d pieces missing or wrong", tv.DataDir, missing, tv.NumPieces)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return swarm.TorrentView{}, &exitError{code: 1, err: errors.New("interrupted")}
+		case <-tick.C:
+		case <-eng.Changed():
+		}
+	}
+}
+
+func parsePieceLength(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := byterate.Parse(s)
+	if err != nil {
+		return 0, badInput(fmt.Errorf("--piece-length: %w", err))
+	}
+	if n < 16<<10 || n > 64<<20 || n&(n-1) != 0 {
+		return 0, badInput(fmt.Errorf("--piece-length %s: want a power of two from 16K to 64M", s))
+	}
+	return n, nil
+}

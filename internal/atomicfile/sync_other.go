@@ -1,0 +1,7 @@
+//go:build !unix
+
+package atomicfile
+
+import "errors"
+
+var errUnsupported = errors.ErrUnsupported

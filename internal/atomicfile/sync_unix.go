@@ -1,0 +1,7 @@
+//go:build unix
+
+package atomicfile
+
+import "syscall"
+
+var errUnsupported error = syscall.EINVAL

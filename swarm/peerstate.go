@@ -1,0 +1,103 @@
+package swarm
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+)
+
+// peerWireState is what a peer told us on the wire about choking and
+// interest. The library keeps this private, so we watch the messages.
+type peerWireState struct {
+	choking    atomic.Bool // the peer is choking us (the protocol starts choked)
+	interested atomic.Bool // the peer wants our pieces
+}
+
+// peerStates maps live connections to their wire state.
+type peerStates struct{ m sync.Map }
+
+func (ps *peerStates) get(pc *torrent.PeerConn) *peerWireState {
+	if v, ok := ps.m.Load(pc); ok {
+		return v.(*peerWireState)
+	}
+	s := &peerWireState{}
+	s.choking.Store(true)
+	v, _ := ps.m.LoadOrStore(pc, s)
+	return v.(*peerWireState)
+}
+
+// onMessage runs with the library's lock held: it must not block.
+func (ps *peerStates) onMessage(pc *torrent.PeerConn, msg *pp.Message) {
+	if msg.Keepalive {
+		return
+	}
+	switch msg.Type {
+	case pp.Choke:
+		ps.get(pc).choking.Store(true)
+	case pp.Unchoke:
+		ps.get(pc).choking.Store(false)
+	case pp.Interested:
+		ps.get(pc).interested.Store(true)
+	case pp.NotInterested:
+		ps.get(pc).interested.Store(false)
+	}
+}
+
+// peek reads a connection's state without recording it, so a connection
+// closed meanwhile leaves nothing behind.
+func (ps *peerStates) peek(pc *torrent.PeerConn) (choking, interested bool) {
+	if v, ok := ps.m.Load(pc); ok {
+		s := v.(*peerWireState)
+		return s.choking.Load(), s.interested.Load()
+	}
+	return true, false
+}
+
+func (ps *peerStates) forget(pc *torrent.PeerConn) { ps.m.Delete(pc) }
+
+// maxFoundPeers bounds the per-torrent record of peers ever connected, so a
+// torrent in a huge swarm cannot grow it without end.
+const maxFoundPeers = 10_000
+
+// foundPeers records, per torrent, each peer address ever connected and how
+// it was found (tracker, DHT, PEX, LSD, incoming, direct). Connections can
+// be shorter than a snapshot interval, so this is fed by the library's
+// connection callback rather than by sampling.
+type foundPeers struct{ m sync.Map } // metainfo.Hash → *peerSourceLog
+
+type peerSourceLog struct {
+	mu    sync.Mutex
+	addrs map[string]string
+}
+
+func (fp *foundPeers) onConnAdded(pc *torrent.PeerConn) {
+	ih := pc.Torrent().InfoHash()
+	v, _ := fp.m.LoadOrStore(ih, &peerSourceLog{addrs: map[string]string{}})
+	log := v.(*peerSourceLog)
+	addr := pc.RemoteAddr.String()
+	log.mu.Lock()
+	if _, ok := log.addrs[addr]; ok || len(log.addrs) < maxFoundPeers {
+		log.addrs[addr] = sourceName(pc.Discovery)
+	}
+	log.mu.Unlock()
+}
+
+// counts returns how many distinct peers came from each source.
+func (fp *foundPeers) counts(ih any) map[string]int {
+	out := map[string]int{}
+	v, ok := fp.m.Load(ih)
+	if !ok {
+		return out
+	}
+	log := v.(*peerSourceLog)
+	log.mu.Lock()
+	for _, src := range log.addrs {
+		out[src]++
+	}
+	log.mu.Unlock()
+	return out
+}
+
+func (fp *foundPeers) forget(ih any) { fp.m.Delete(ih) }

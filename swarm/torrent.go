@@ -1,0 +1,490 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"github.com/anacrolix/torrent/types"
+)
+
+// AddOptions are per-torrent choices made when a torrent is added.
+type AddOptions struct {
+	// DataDir is the folder the torrent's name is created in; the engine's
+	// DataDir when empty.
+	DataDir string
+	// Paused adds the torrent without transferring anything.
+	Paused bool
+	// Verify hashes the data already on disk even where the completion
+	// database or file sizes claim it is complete (seeding a .torrent whose
+	// data came from elsewhere).
+	Verify bool
+	// FilePriorities by file index; files not listed are Normal.
+	FilePriorities map[int]Priority
+	// verified marks every piece complete without hashing: the caller has
+	// just hashed this data itself (seeding a freshly created torrent).
+	verified bool
+}
+
+// Priority of a file.
+type Priority int
+
+const (
+	PrioritySkip   Priority = -1 // not downloaded
+	PriorityNormal Priority = 0
+	PriorityHigh   Priority = 1
+)
+
+func (p Priority) String() string {
+	switch p {
+	case PrioritySkip:
+		return "skip"
+	case PriorityHigh:
+		return "high"
+	}
+	return "normal"
+}
+
+// ErrNotFound is returned for an infohash the engine does not have.
+var ErrNotFound = errors.New("torrent not found")
+
+// managed is the engine's record of one torrent.
+type managed struct {
+	e       *Engine
+	t       *torrent.Torrent
+	ih      metainfo.Hash
+	dataDir string
+	store   storage.ClientImplCloser
+	addedAt time.Time
+	record  sessionTorrent // what the session file keeps
+	magnet  string
+
+	ctx    context.Context // cancelled when the torrent is removed
+	cancel context.CancelFunc
+
+	mu          sync.Mutex
+	paused      bool
+	err         error // the latest fatal error (storage, metadata), shown in the snapshot
+	gotInfoAt   time.Time
+	completedAt time.Time
+	private     bool
+	priorities  map[int]Priority
+	announcers  []*announcer
+	rates       rateState
+	checking    bool
+	ready       bool // storage open and initial verification done
+}
+
+// Add adds a parsed source. It returns once the torrent is in the engine;
+// metadata, checking and downloading continue in the background and show in
+// snapshots. Adding a torrent that is already there returns its infohash.
+func (e *Engine) Add(ctx context.Context, src *Source, opts AddOptions) (string, error) {
+	spec, err := src.spec()
+	if err != nil {
+		return "", err
+	}
+	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir}
+	if src.mi != nil {
+		rec.TorrentFile = e.torrentCachePath(spec.InfoHash)
+		if err := saveTorrentCache(rec.TorrentFile, src.mi); err != nil {
+			e.log.Warn("cache torrent file", "err", err)
+			rec.TorrentFile = ""
+		}
+	}
+	return e.addSpec(ctx, spec, opts, rec, src.magnetURI())
+}
+
+func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts AddOptions, rec sessionTorrent, magnet string) (string, error) {
+	if opts.DataDir == "" {
+		opts.DataDir = e.cfg.DataDir
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return "", fmt.Errorf("data dir %q: %w", opts.DataDir, err)
+	}
+	rec.DataDir = dataDir
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return "", errors.New("engine closed")
+	}
+	if m, ok := e.torrents[spec.InfoHash]; ok {
+		e.mu.Unlock()
+		return m.ih.HexString(), nil
+	}
+	store := e.newStorage(dataDir)
+	spec.Storage = store
+	spec.DeferStorageOpen = true
+	spec.DisallowDataDownload = true // until storage is open and checked
+	spec.DisallowDataUpload = opts.Paused
+	if opts.verified {
+		// Data hashed by us a moment ago: record it so nothing is read twice.
+		if info := spec.InfoBytes; info != nil {
+			if err := e.markAllComplete(spec.InfoHash, info); err != nil {
+				e.log.Warn("record verified pieces", "err", err)
+			}
+		}
+	}
+	e.addGlobalSources(spec)
+	t, _, err := e.cl.AddTorrentSpec(spec)
+	if err != nil {
+		e.mu.Unlock()
+		store.Close()
+		return "", fmt.Errorf("add torrent %s: %w", spec.InfoHash.HexString(), err)
+	}
+	mctx, cancel := context.WithCancel(e.ctx)
+	m := &managed{
+		e: e, t: t, ih: spec.InfoHash, dataDir: dataDir, store: store,
+		addedAt: time.Now(), record: rec, magnet: magnet,
+		ctx: mctx, cancel: cancel,
+		paused:     opts.Paused,
+		priorities: opts.FilePriorities,
+	}
+	e.torrents[spec.InfoHash] = m
+	e.order = append(e.order, spec.InfoHash)
+	e.mu.Unlock()
+
+	t.SetOnWriteChunkError(m.onWriteError)
+	m.startAnnouncers(trackerTiers(spec.Trackers, e.cfg.Trackers))
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		m.run(opts.Verify)
+	}()
+	if e.cfg.RestoreSession {
+		e.saveSession()
+	}
+	e.notify()
+	return m.ih.HexString(), nil
+}
+
+// addGlobalSources adds the engine-wide direct peers to a torrent spec.
+func (e *Engine) addGlobalSources(spec *torrent.TorrentSpec) {
+	spec.PeerAddrs = append(spec.PeerAddrs, e.cfg.Peers...)
+}
+
+// run waits for metadata, validates it, opens storage, checks existing data
+// and starts the download. It ends when the torrent is removed or the engine
+// closes.
+func (m *managed) run(forceVerify bool) {
+	t := m.t
+	select {
+	case <-t.GotInfo():
+	case <-m.ctx.Done():
+		return
+	}
+	info := t.Info()
+	if err := validateInfo(info, m.e.cfg.Limits); err != nil {
+		m.fail(fmt.Errorf("metadata refused: %w", err))
+		return
+	}
+	m.mu.Lock()
+	m.gotInfoAt = time.Now()
+	m.private = info.Private != nil && *info.Private
+	m.mu.Unlock()
+	if m.private {
+		// BEP 27: only the torrent's own trackers; no engine-wide extras.
+		m.restartAnnouncersPrivate()
+	}
+	if m.record.TorrentFile == "" {
+		mi := t.Metainfo()
+		path := m.e.torrentCachePath(m.ih)
+		if err := saveTorrentCache(path, &mi); err == nil {
+			m.mu.Lock()
+			m.record.TorrentFile = path
+			m.mu.Unlock()
+			if m.e.cfg.RestoreSession {
+				m.e.saveSession()
+			}
+		}
+	}
+	if err := os.MkdirAll(m.dataDir, 0o755); err != nil {
+		m.fail(fmt.Errorf("create data folder: %w", err))
+		return
+	}
+	// Checking from before storage opens, so no snapshot in between shows
+	// unchecked data as merely "downloading".
+	m.setChecking(true)
+	if err := t.OpenStorage(m.ctx, nil); err != nil {
+		m.setChecking(false)
+		m.fail(fmt.Errorf("open storage in %s: %w", m.dataDir, err))
+		return
+	}
+	var err error
+	if forceVerify {
+		err = t.VerifyDataContext(m.ctx)
+	} else {
+		// Opening storage queued a check of every piece whose state is
+		// unknown (data in .part files after a crash, say). Downloading
+		// before it ends would fetch pieces we already have.
+		err = m.waitInitialCheck()
+	}
+	m.setChecking(false)
+	if err != nil {
+		if m.ctx.Err() == nil {
+			m.fail(fmt.Errorf("verify data: %w", err))
+		}
+		return
+	}
+	m.applyPriorities()
+	m.mu.Lock()
+	paused := m.paused
+	m.ready = true
+	m.mu.Unlock()
+	if !paused {
+		t.AllowDataDownload()
+	}
+	m.e.notify()
+	select {
+	case <-t.Complete().On():
+		m.mu.Lock()
+		if m.completedAt.IsZero() {
+			m.completedAt = time.Now()
+		}
+		m.mu.Unlock()
+		m.announceCompleted()
+		m.e.notify()
+	case <-m.ctx.Done():
+	}
+}
+
+// waitInitialCheck waits until no piece is queued for or being hashed.
+func (m *managed) waitInitialCheck() error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		busy := false
+		for _, run := range m.t.PieceStateRuns() {
+			if run.Checking || run.Hashing || run.QueuedForHash {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return nil
+		}
+		select {
+		case <-m.ctx.Done():
+			return m.ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (m *managed) setChecking(v bool) {
+	m.mu.Lock()
+	m.checking = v
+	m.mu.Unlock()
+	m.e.notify()
+}
+
+func (m *managed) fail(err error) {
+	m.mu.Lock()
+	m.err = err
+	m.mu.Unlock()
+	m.t.DisallowDataDownload()
+	m.e.log.Error("torrent stopped", "infohash", m.ih.HexString(), "err", err)
+	m.e.notify()
+}
+
+// onWriteError runs when a block cannot be written (disk full, read-only
+// folder). Downloading stops with a visible error; verified pieces stay.
+// It retries after a while, so freeing space lets the download continue.
+func (m *managed) onWriteError(err error) {
+	m.fail(fmt.Errorf("write to %s: %w", m.dataDir, err))
+	go func() {
+		select {
+		case <-time.After(30 * time.Second):
+		case <-m.ctx.Done():
+			return
+		}
+		m.mu.Lock()
+		paused := m.paused
+		m.err = nil
+		m.mu.Unlock()
+		if !paused {
+			m.t.AllowDataDownload()
+		}
+	}()
+}
+
+// applyPriorities sets file priorities; without any, the whole torrent.
+func (m *managed) applyPriorities() {
+	m.mu.Lock()
+	prio := m.priorities
+	m.mu.Unlock()
+	files := m.t.Files()
+	for i, f := range files {
+		p, ok := prio[i]
+		if !ok {
+			p = PriorityNormal
+		}
+		f.SetPriority(libPriority(p))
+	}
+}
+
+func libPriority(p Priority) types.PiecePriority {
+	switch p {
+	case PrioritySkip:
+		return types.PiecePriorityNone
+	case PriorityHigh:
+		return types.PiecePriorityHigh
+	}
+	return types.PiecePriorityNormal
+}
+
+func (e *Engine) get(infohash string) (*managed, error) {
+	var ih metainfo.Hash
+	if err := ih.FromHexString(infohash); err != nil {
+		return nil, fmt.Errorf("infohash %q: %w", infohash, err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m, ok := e.torrents[ih]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", infohash, ErrNotFound)
+	}
+	return m, nil
+}
+
+// SetFilePriority changes what is downloaded of a torrent.
+func (e *Engine) SetFilePriority(infohash string, file int, p Priority) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.priorities == nil {
+		m.priorities = make(map[int]Priority)
+	}
+	m.priorities[file] = p
+	m.record.Priorities = m.priorities
+	m.mu.Unlock()
+	if m.t.Info() != nil {
+		files := m.t.Files()
+		if file < 0 || file >= len(files) {
+			return fmt.Errorf("file %d: out of range (torrent has %d files)", file, len(files))
+		}
+		files[file].SetPriority(libPriority(p))
+	}
+	e.saveSessionIfEnabled()
+	e.notify()
+	return nil
+}
+
+// Pause stops transferring a torrent; its connections are closed.
+func (e *Engine) Pause(infohash string) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.paused = true
+	m.record.Paused = true
+	m.mu.Unlock()
+	m.t.DisallowDataDownload()
+	m.t.DisallowDataUpload()
+	m.t.SetMaxEstablishedConns(0)
+	e.saveSessionIfEnabled()
+	e.notify()
+	return nil
+}
+
+// Resume undoes Pause.
+func (e *Engine) Resume(infohash string) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.paused = false
+	m.record.Paused = false
+	m.err = nil
+	m.mu.Unlock()
+	m.t.SetMaxEstablishedConns(torrent.NewDefaultClientConfig().EstablishedConnsPerTorrent)
+	m.t.AllowDataUpload()
+	if m.t.Info() != nil {
+		m.t.AllowDataDownload()
+	}
+	e.saveSessionIfEnabled()
+	e.notify()
+	return nil
+}
+
+// Verify re-hashes a torrent's data in the background; pieces that fail are
+// downloaded again.
+func (e *Engine) Verify(infohash string) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	if m.t.Info() == nil {
+		return fmt.Errorf("%s: no metadata yet", infohash)
+	}
+	go func() {
+		m.setChecking(true)
+		defer m.setChecking(false)
+		if err := m.t.VerifyDataContext(m.ctx); err != nil && m.ctx.Err() == nil {
+			m.fail(fmt.Errorf("verify data: %w", err))
+		}
+	}()
+	return nil
+}
+
+// Remove drops a torrent; with deleteData its files are deleted too (only
+// the torrent's own files, never anything else in the folder).
+func (e *Engine) Remove(ctx context.Context, infohash string, deleteData bool) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	delete(e.torrents, m.ih)
+	for i, ih := range e.order {
+		if ih == m.ih {
+			e.order = append(e.order[:i:i], e.order[i+1:]...)
+			break
+		}
+	}
+	e.mu.Unlock()
+	m.stopAnnouncers(ctx)
+	m.cancel()
+	info := m.t.Info()
+	m.t.Drop()
+	<-m.t.Closed()
+	m.store.Close()
+	var errs []error
+	if deleteData && info != nil {
+		errs = append(errs, deleteTorrentFiles(m.dataDir, info))
+	}
+	if m.record.TorrentFile != "" {
+		os.Remove(m.record.TorrentFile)
+	}
+	e.forgetCompletion(m.ih, info)
+	e.found.forget(m.ih)
+	e.completion.forget(m.ih)
+	e.saveSessionIfEnabled()
+	e.notify()
+	return errors.Join(errs...)
+}
+
+// AddPeers dials the given HOST:PORT peers for a torrent.
+func (e *Engine) AddPeers(infohash string, addrs []string) error {
+	m, err := e.get(infohash)
+	if err != nil {
+		return err
+	}
+	peers := make([]torrent.PeerInfo, 0, len(addrs))
+	for _, a := range addrs {
+		peers = append(peers, torrent.PeerInfo{Addr: torrent.StringAddr(a), Source: torrent.PeerSourceDirect, Trusted: true})
+	}
+	m.t.AddPeers(peers)
+	return nil
+}
