@@ -320,10 +320,7 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	tc.UploadRateLimiter = e.upLimiter
 	tc.DownloadRateLimiter = e.downLimit
 	e.setLimits(c.UpLimit, c.DownLimit)
-	// Throughput (see BENCHMARKS.md): one hasher per torrent measured best
-	// here; allow whole-piece request buffers per peer.
-	tc.PieceHashersPerTorrent = 2
-	tc.MaxAllocPeerRequestDataPerConn = 4 << 20
+	applyThroughputTuning(tc)
 	tc.DialRateLimiter = rate.NewLimiter(50, 50)
 	tc.Bep20 = "-SH0001-"
 	tc.ExtendedHandshakeClientVersion = "shoal " + Version
@@ -333,19 +330,6 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	tc.Callbacks.PeerConnClosed = e.peers.forget
 	tc.Callbacks.PeerConnAdded = append(tc.Callbacks.PeerConnAdded, e.found.onConnAdded)
 	return tc, nil
-}
-
-// newStorage is file storage rooted at dataDir that records completion in
-// the engine's shared database.
-func (e *Engine) newStorage(dataDir string) storage.ClientImplCloser {
-	return storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir:   dataDir,
-		PieceCompletion: e.completion,
-		// Plain reads, not mmap: a seeded file that someone truncates
-		// must give an error, not SIGBUS the whole process.
-		DisableMmap: true,
-		Logger:      e.log,
-	})
 }
 
 // setLimits applies byte-per-second limits; 0 means unlimited.

@@ -72,21 +72,17 @@ func TestTrackerCmdServesAndStops(t *testing.T) {
 }
 
 func TestTrackerCmdRejectsBadFlags(t *testing.T) {
+	local := []string{"--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"}
 	for _, args := range [][]string{
-		{"--trusted-proxy", "not-a-cidr"},
+		append([]string{"--trusted-proxy", "not-a-cidr"}, local...),
 		{"--http", "", "--udp", ""},
-		{"--allow", "/nonexistent/allow-list"},
-		{"--interval", "1m", "--min-interval", "2m"},
+		append([]string{"--allow", "/nonexistent/allow-list"}, local...),
+		append([]string{"--interval", "1m", "--min-interval", "2m"}, local...),
 	} {
 		cmd := newTrackerCmd()
 		cmd.SetErr(io.Discard)
 		cmd.SetOut(io.Discard)
-		cmd.SetArgs(append(args, "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0")[:len(args)+func() int {
-			if args[0] == "--http" {
-				return 0
-			}
-			return 4
-		}()])
+		cmd.SetArgs(args)
 		if err := cmd.ExecuteContext(context.Background()); err == nil {
 			t.Errorf("shoal tracker %v: no error", args)
 		}
