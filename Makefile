@@ -21,7 +21,7 @@ vet:
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 lint: vet
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 # Unit, integration and interop tests. Tests that need a real peer
 # (libtorrent, Transmission, opentracker) skip when it is missing, and fail

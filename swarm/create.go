@@ -94,7 +94,7 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 		return nil, fmt.Errorf("create torrent: %w", err)
 	}
 	name := filepath.Base(abs)
-	files, err := walkForCreate(abs)
+	files, err := walkForCreate(ctx, abs)
 	if err != nil {
 		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
 	}
@@ -212,7 +212,7 @@ func choosePieceLength(total int64) int64 {
 
 // walkForCreate lists the regular files under root (or root itself), sorted, refusing anything
 // else and an empty folder.
-func walkForCreate(root string) ([]*createFile, error) {
+func walkForCreate(ctx context.Context, root string) ([]*createFile, error) {
 	st, err := os.Stat(root)
 	if err != nil {
 		return nil, err
@@ -229,6 +229,9 @@ func walkForCreate(root string) ([]*createFile, error) {
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err // a huge folder takes a while to list
 		}
 		if p == root {
 			return nil

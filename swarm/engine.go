@@ -392,9 +392,7 @@ func (e *Engine) Close() error {
 	e.cancel()
 	e.wg.Wait()
 	var errs []error
-	for _, err := range e.cl.Close() {
-		errs = append(errs, err)
-	}
+	errs = append(errs, e.cl.Close()...)
 	for _, m := range ms {
 		if m.store != nil {
 			m.store.Close()

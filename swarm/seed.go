@@ -84,11 +84,11 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	magnet := mi.Magnet(nil, &info)
+	meta := metaView(mi, &info)
 	return &Seeded{
 		InfoHash:     ih,
-		Magnet:       magnet.String(),
-		Meta:         metaView(mi, &info),
+		Magnet:       meta.Magnet,
+		Meta:         meta,
 		TorrentBytes: torrentBytes,
 		Reused:       reused,
 	}, nil

@@ -260,9 +260,6 @@ func (m *managed) view(now time.Time) TorrentView {
 		tv.NumPieces = t.NumPieces()
 		tv.Files, tv.Wanted, tv.Done = fileViews(t, prio)
 		tv.Pieces, tv.PiecesHashing = pieceStates(t)
-		if tv.Magnet == "" {
-			tv.Magnet = magnetFor(t)
-		}
 	}
 	for _, a := range announcers {
 		tv.Trackers = append(tv.Trackers, a.view())
@@ -456,6 +453,5 @@ func pieceStates(t *torrent.Torrent) (out []PieceState, hashing int) {
 
 func magnetFor(t *torrent.Torrent) string {
 	mi := t.Metainfo()
-	m := mi.Magnet(nil, t.Info())
-	return m.String()
+	return metaView(&mi, t.Info()).Magnet
 }

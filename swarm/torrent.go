@@ -72,7 +72,6 @@ type managed struct {
 	mu          sync.Mutex
 	paused      bool
 	err         error // the latest fatal error (storage, metadata), shown in the snapshot
-	gotInfoAt   time.Time
 	completedAt time.Time
 	private     bool
 	priorities  map[int]Priority
@@ -185,8 +184,9 @@ func (m *managed) run(forceVerify bool) {
 		m.fail(fmt.Errorf("metadata refused: %w", err))
 		return
 	}
+	magnet := magnetFor(t) // with the name and trackers the metadata brought
 	m.mu.Lock()
-	m.gotInfoAt = time.Now()
+	m.magnet = magnet
 	m.private = info.Private != nil && *info.Private
 	m.mu.Unlock()
 	if m.private {
