@@ -185,6 +185,12 @@ func TestRestartKeepsVerifiedPieces(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.Done >= 3<<20 })
+	partial := 0 // pieces with unverified blocks when the leecher stops
+	for _, p := range leecher.Snapshot().Torrents[0].Pieces {
+		if p == PiecePartial {
+			partial++
+		}
+	}
 	if err := leecher.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +213,9 @@ func TestRestartKeepsVerifiedPieces(t *testing.T) {
 	waitFor(t, leecher2, ih, 60*time.Second, func(tv TorrentView) bool { return tv.Complete() })
 	// The seeder sent each byte about once: no verified piece was fetched again.
 	up := waitFor(t, seeder, seeded.InfoHash, 5*time.Second, func(TorrentView) bool { return true }).Uploaded
-	if limit := int64(8<<20) + 8*64<<10; up > limit {
+	// Blocks of pieces not yet verified at the close are lost (the library
+	// keeps no block-level progress); verified pieces are not.
+	if limit := int64(8<<20) + int64(partial+8)*64<<10; up > limit {
 		t.Errorf("seeder uploaded %d bytes for an 8 MiB torrent (limit %d): pieces were fetched twice", up, limit)
 	}
 	if got, want := treeHash(t, filepath.Join(cfg.DataDir, "data.bin")), treeHash(t, content); got != want {
