@@ -29,11 +29,14 @@ const (
 )
 
 // newCtx returns the test's deadline context; tests that need real peers skip under -short.
+// The shoal binary is built (once) before the clock starts, so a slow first build on a loaded
+// machine does not eat into one test's time.
 func newCtx(t *testing.T) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("interop: real peers, skipped with -short")
 	}
+	testpeers.Shoal(t)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx

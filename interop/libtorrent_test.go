@@ -39,6 +39,7 @@ func TestShoalSeedsLibtorrentGets(t *testing.T) {
 			if !strings.Contains(strings.ToLower(seed.Magnet), "urn:btih:"+ih) {
 				t.Errorf("magnet %s does not carry the infohash %s of the torrent shoal wrote", seed.Magnet, ih)
 			}
+			assertNoWayOut(t, torrent, seed.Magnet)
 
 			dst := t.TempDir()
 			o := testpeers.LTOptions{Save: dst, Listen: testpeers.LoopbackIP() + ":0", Peers: []string{seed.Addr},
@@ -186,6 +187,31 @@ func assertEncrypted(t *testing.T, peers []testpeers.LTPeerSeen, which func(test
 	}
 	if n == 0 {
 		t.Errorf("libtorrent saw no connection with shoal to check for encryption: %+v", peers)
+	}
+}
+
+// assertNoWayOut fails if a torrent or magnet shoal made without --tracker or --webseed names
+// a tracker, web seed or DHT node anyway: seeding it would send packets off the machine.
+func assertNoWayOut(t *testing.T, torrent, magnet string) {
+	t.Helper()
+	b, err := os.ReadFile(torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := testpeers.TopLevelKeys(b)
+	if err != nil {
+		t.Fatalf("%s: %v", torrent, err)
+	}
+	for _, k := range keys {
+		switch k {
+		case "announce", "announce-list", "url-list", "httpseeds", "nodes":
+			t.Errorf("shoal put %q in a torrent made without trackers or web seeds", k)
+		}
+	}
+	for _, p := range []string{"&tr=", "&ws=", "&x.pe="} {
+		if strings.Contains(magnet, p) {
+			t.Errorf("shoal's magnet %s has %s without trackers, web seeds or peers given", magnet, p)
+		}
 	}
 }
 

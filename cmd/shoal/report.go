@@ -120,7 +120,11 @@ func (r *reporter) update(s *swarm.Snapshot, ihs map[string]bool) {
 	if r.json || len(views) == 0 {
 		return
 	}
-	line := progressLine(views, r.barWidth)
+	width := r.barWidth
+	if !r.tty {
+		width = -1 // a plain line in logs: no bar
+	}
+	line := progressLine(views, width)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tty {
@@ -151,7 +155,8 @@ func etaSeconds(tv swarm.TorrentView) any {
 	return int64(tv.ETA.Seconds())
 }
 
-// progressLine sums the torrents into one line:
+// progressLine sums the torrents into one line, with a bar unless width is
+// negative:
 // [#####.....] 45.2% 120.0 MiB/265.3 MiB ↓ 12.3 MiB/s ↑ 1.0 MiB/s peers 5 ETA 12s
 func progressLine(views []swarm.TorrentView, width int) string {
 	var done, wanted int64
@@ -190,7 +195,9 @@ func progressLine(views []swarm.TorrentView, width int) string {
 		stats = "checking " + stats
 	}
 	barLen := 20
-	if width > 0 && width < len(stats)+barLen+4 {
+	if width < 0 {
+		barLen = 0
+	} else if width > 0 && width < len(stats)+barLen+4 {
 		barLen = max(0, width-len(stats)-4)
 	}
 	if barLen == 0 {

@@ -151,17 +151,21 @@ if a.seed:
         time.sleep(0.05)
     emit(event="ready", port=ses.listen_port(), infohash=str(h.info_hash()),
          check_s=round(time.time() - t0, 3))
-    last_progress = 0.0
+    last_progress, last_seen = 0.0, None
     while not stop:
         dial()
         look_at_peers()
         drain_alerts()
         if time.time() - last_progress >= 2:
-            last_progress = time.time()
+            # Every 2 s while something changes, every 30 s otherwise: enough to tell in a
+            # failure log whether the other side connected and whether data moved.
             st = h.status()
-            print("seeding: %d peers, uploaded %d bytes, %.1f MiB/s" % (
-                st.num_peers, st.total_payload_upload, st.upload_payload_rate / 1048576),
-                file=sys.stderr, flush=True)
+            seen = (st.num_peers, st.total_payload_upload)
+            if seen != last_seen or time.time() - last_progress >= 30:
+                last_progress, last_seen = time.time(), seen
+                print("seeding: %d peers, uploaded %d bytes, %.1f MiB/s" % (
+                    st.num_peers, st.total_payload_upload, st.upload_payload_rate / 1048576),
+                    file=sys.stderr, flush=True)
         time.sleep(0.05)
     st = h.status()
     emit(event="exit", uploaded=st.total_payload_upload, peers=list(peers.values()))

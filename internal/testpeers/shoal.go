@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,7 +33,9 @@ func Shoal(t testing.TB) string {
 	t.Helper()
 	shoalOnce.Do(func() {
 		if p := os.Getenv(ShoalBinEnv); p != "" {
-			shoalBin, shoalErr = p, nil
+			// Stat it so that go test's result cache notices a rebuilt binary.
+			_, shoalErr = os.Stat(p)
+			shoalBin = p
 			return
 		}
 		buildDir, shoalErr = os.MkdirTemp("", "shoal-interop-")
@@ -46,12 +49,48 @@ func Shoal(t testing.TB) string {
 		if _, shoalErr = run(ctx, "go", "build", "-o", bin, "shoal/cmd/shoal"); shoalErr == nil {
 			shoalBin = bin
 			fmt.Fprintf(os.Stderr, "testpeers: built %s in %v\n", bin, time.Since(start).Round(time.Millisecond))
+			shoalErr = statSources(ctx)
 		}
 	})
 	if shoalErr != nil {
 		t.Fatalf("build shoal: %v", shoalErr)
 	}
 	return shoalBin
+}
+
+// statSources stats every file of this module that the shoal binary is built from. go test
+// caches a passing result keyed on the test binary and on the files the test stats or opens;
+// the build above runs in a subprocess the cache cannot see, so without this a plain
+// `go test ./...` would replay a stale PASS after shoal's code changed. (Files in the module
+// cache are immutable by version, which go.sum pins.)
+func statSources(ctx context.Context) error {
+	root, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return fmt.Errorf("go list -m: %w", err)
+	}
+	mod := strings.TrimSpace(string(root))
+	out, err := exec.CommandContext(ctx, "go", "list", "-deps", "-f",
+		`{{if not .Standard}}{{.Dir}}|{{join .GoFiles "|"}}|{{join .EmbedFiles "|"}}{{end}}`, "shoal/cmd/shoal").Output()
+	if err != nil {
+		return fmt.Errorf("go list -deps shoal/cmd/shoal: %w", err)
+	}
+	paths := []string{filepath.Join(mod, "go.mod"), filepath.Join(mod, "go.sum")}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "|")
+		if f[0] == "" || (f[0] != mod && !strings.HasPrefix(f[0], mod+string(filepath.Separator))) {
+			continue
+		}
+		paths = append(paths, f[0]) // a directory's mtime changes when a file is added
+		for _, name := range f[1:] {
+			if name != "" {
+				paths = append(paths, filepath.Join(f[0], name))
+			}
+		}
+	}
+	for _, p := range paths {
+		_, _ = os.Stat(p)
+	}
+	return nil
 }
 
 // Main runs the tests and removes what the harness left behind (the shoal build); use it as
@@ -117,12 +156,4 @@ func StartShoal(t testing.TB, ns *Netns, name string, args ...string) *Proc {
 		"XDG_DOWNLOAD_DIR=" + filepath.Join(home, "downloads"),
 	}
 	return StartEnv(t, ns, name, env, append([]string{bin}, args...)...)
-}
-
-// HaveCommand reports whether the shoal binary understands a subcommand: a test of a command
-// the lead has not written yet fails with that said plainly, not with a usage dump.
-func HaveCommand(bin, sub string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return exec.CommandContext(ctx, bin, sub, "--help").Run() == nil
 }

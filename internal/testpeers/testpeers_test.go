@@ -32,7 +32,18 @@ func TestInfoHash(t *testing.T) {
 	}
 }
 
+func TestTopLevelKeys(t *testing.T) {
+	keys, err := TopLevelKeys([]byte("d8:announce3:foo4:infod4:name1:xe5:nodesli1eee"))
+	if err != nil || strings.Join(keys, ",") != "announce,info,nodes" {
+		t.Errorf("TopLevelKeys = %q, %v", keys, err)
+	}
+	if _, err := TopLevelKeys([]byte("d8:announce3:foo")); err == nil {
+		t.Error("TopLevelKeys accepted an unterminated dictionary")
+	}
+}
+
 func TestInfoHashMatchesLibtorrent(t *testing.T) {
+	skipShort(t)
 	py := Libtorrent(t)
 	p := NewPayload(t, true, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -176,6 +187,13 @@ func TestCompareCatchesCorruption(t *testing.T) {
 	}
 }
 
+// skipShort skips tests that start real peers under -short (make test-short).
+func skipShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real peers, skipped with -short")
+	}
+}
+
 func sha1Hex(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -195,6 +213,7 @@ func (f *fakeT) Helper()               {}
 // TestLibtorrentToLibtorrent proves the libtorrent driver end to end on loopback: by .torrent
 // and by magnet, with encryption preferred and required.
 func TestLibtorrentToLibtorrent(t *testing.T) {
+	skipShort(t)
 	Libtorrent(t)
 	for _, c := range []struct {
 		name   string
@@ -252,6 +271,7 @@ func TestLibtorrentToLibtorrent(t *testing.T) {
 // direction with the peers in namespaces of their own on one bridge. libtorrent dials in both
 // cases: Transmission cannot be told about a peer without a tracker.
 func TestTransmissionLibtorrent(t *testing.T) {
+	skipShort(t)
 	Libtorrent(t)
 	RequireTool(t, "transmission-daemon", "transmission-daemon")
 	RequireNetns(t)

@@ -47,6 +47,29 @@ func InfoHashFile(path string) (string, error) {
 	return ih, nil
 }
 
+// TopLevelKeys returns the keys of a metainfo file's top-level dictionary, in file order.
+func TopLevelKeys(metainfo []byte) ([]string, error) {
+	if len(metainfo) == 0 || metainfo[0] != 'd' {
+		return nil, errors.New("metainfo: not a bencoded dictionary")
+	}
+	var keys []string
+	i := 1
+	for i < len(metainfo) && metainfo[i] != 'e' {
+		key, next, err := bString(metainfo, i)
+		if err != nil {
+			return nil, err
+		}
+		if i, err = bSkip(metainfo, next, 0); err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	if i >= len(metainfo) {
+		return nil, errors.New("metainfo: unterminated dictionary")
+	}
+	return keys, nil
+}
+
 // InfoHash returns the hex sha1 of the bencoded "info" value of a metainfo file, taken byte for
 // byte from the file as the infohash must be.
 func InfoHash(metainfo []byte) (string, error) {
