@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/dht/v2"
 	utp "github.com/anacrolix/go-utp"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -290,17 +289,7 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	tc.DisableTrackers = true
 	tc.DisableWebtorrent = true
 	tc.NoDefaultPortForwarding = c.NoUPnP
-	tc.DisablePEX = c.NoPEX
-	tc.NoDHT = c.NoDHT
-	if !c.NoDHT && len(c.DHTBootstrap) > 0 {
-		boot := append([]string(nil), c.DHTBootstrap...)
-		tc.DhtStartingNodes = func(network string) dht.StartingNodesGetter {
-			return func() ([]dht.Addr, error) { return resolveNodes(network, boot) }
-		}
-	}
-	if !c.NoLSD {
-		tc.LocalServiceDiscovery = &torrent.LocalServiceDiscoveryConfig{}
-	}
+	e.configureDiscovery(tc)
 	switch c.Encryption {
 	case EncryptionRequire:
 		tc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: true}
@@ -403,23 +392,4 @@ func (e *Engine) Close() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-// resolveNodes turns HOST:PORT bootstrap addresses into DHT addresses of
-// the given network ("udp4"/"udp6"), skipping the other family.
-func resolveNodes(network string, hostports []string) ([]dht.Addr, error) {
-	var out []dht.Addr
-	var errs []error
-	for _, hp := range hostports {
-		ua, err := net.ResolveUDPAddr(network, hp)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("dht bootstrap %q: %w", hp, err))
-			continue
-		}
-		out = append(out, dht.NewAddr(ua))
-	}
-	if len(out) == 0 && len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return out, nil
 }
