@@ -44,3 +44,9 @@ func resolveNodes(network string, hostports []string) ([]dht.Addr, error) {
 	}
 	return out, nil
 }
+
+// startDiscovery runs after the client starts.
+func (e *Engine) startDiscovery() {}
+
+// stopDiscovery runs before the client closes.
+func (e *Engine) stopDiscovery() {}

@@ -175,6 +175,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		}})
 	}
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	e.startDiscovery()
 	e.publish(&Snapshot{Time: time.Now(), ListenAddr: e.ListenAddr(), UTP: UTPAvailable})
 	if cfg.RestoreSession {
 		if err := e.restoreSession(ctx); err != nil {
@@ -381,6 +382,7 @@ func (e *Engine) Close() error {
 	e.cancel()
 	e.wg.Wait()
 	var errs []error
+	e.stopDiscovery()
 	errs = append(errs, e.cl.Close()...)
 	for _, m := range ms {
 		if m.store != nil {

@@ -101,3 +101,26 @@ func (fp *foundPeers) counts(ih any) map[string]int {
 }
 
 func (fp *foundPeers) forget(ih any) { fp.m.Delete(ih) }
+
+// Availability returns, for each piece of a torrent, how many connected
+// peers have it. It walks every peer's bitfield, so callers ask for it only
+// when they show it (the UI's piece map), not on every snapshot.
+func (e *Engine) Availability(infohash string) ([]uint16, error) {
+	m, err := e.get(infohash)
+	if err != nil {
+		return nil, err
+	}
+	if m.t.Info() == nil {
+		return nil, nil
+	}
+	avail := make([]uint16, m.t.NumPieces())
+	for _, pc := range m.t.PeerConns() {
+		it := pc.PeerPieces().Iterator()
+		for it.HasNext() {
+			if i := int(it.Next()); i < len(avail) && avail[i] < ^uint16(0) {
+				avail[i]++
+			}
+		}
+	}
+	return avail, nil
+}
