@@ -311,6 +311,7 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	tc.DownloadRateLimiter = e.downLimit
 	e.setLimits(c.UpLimit, c.DownLimit)
 	applyThroughputTuning(tc)
+	e.configureStrategy(tc)
 	tc.DialRateLimiter = rate.NewLimiter(50, 50)
 	tc.Bep20 = "-SH0001-"
 	tc.ExtendedHandshakeClientVersion = "shoal " + Version

@@ -234,6 +234,7 @@ func (m *managed) run(forceVerify bool) {
 		return
 	}
 	m.applyPriorities()
+	m.applyStrategy()
 	m.mu.Lock()
 	paused := m.paused
 	m.ready = true
