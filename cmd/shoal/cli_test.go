@@ -313,3 +313,27 @@ func TestVersionReportsUTP(t *testing.T) {
 		t.Errorf("version: exit %d, %q", r.code, r.stdout)
 	}
 }
+
+// One command is enough: the seed runs the tracker, the magnet link names
+// it, and a recipient given only the link finds the seed through it.
+func TestSeedServeTracker(t *testing.T) {
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "share", "pkg", "a.bin"), 2<<20+3)
+	writeRandom(t, filepath.Join(dir, "share", "pkg", "b.bin"), 70_000)
+	seed := start(t, append([]string{"seed", filepath.Join(dir, "share", "pkg"), "--listen", "127.0.0.43:0",
+		"--state", filepath.Join(dir, "seedstate"), "--serve-tracker", "127.0.0.43:0"}, offline...)...)
+	ready := seed.next(t, 30*time.Second, "seed ready", func(e event) bool { return e.Event == "done" })
+	if !strings.Contains(ready.Magnet, "tr=http%3A%2F%2F127.0.0.43%3A") {
+		t.Fatalf("magnet %q does not name the built-in tracker", ready.Magnet)
+	}
+	r := run(t, append([]string{"get", ready.Magnet, "-o", filepath.Join(dir, "dl"), "--listen", "127.0.0.44:0",
+		"--state", filepath.Join(dir, "getstate"), "--timeout", "30s"}, offline...)...)
+	if r.code != 0 {
+		t.Fatalf("get through the built-in tracker: exit %d: %s", r.code, r.stderr)
+	}
+	for _, name := range []string{"a.bin", "b.bin"} {
+		if fileSHA(t, filepath.Join(dir, "dl", "pkg", name)) != fileSHA(t, filepath.Join(dir, "share", "pkg", name)) {
+			t.Errorf("%s differs", name)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -14,15 +15,17 @@ import (
 	"shoal/internal/atomicfile"
 	"shoal/internal/byterate"
 	"shoal/swarm"
+	"shoal/tracker"
 )
 
 type seedFlags struct {
 	swarmFlags
-	webSeeds    []string
-	private     bool
-	pieceLength string
-	comment     string
-	torrentOut  string
+	webSeeds     []string
+	private      bool
+	pieceLength  string
+	comment      string
+	torrentOut   string
+	serveTracker string
 }
 
 func newSeedCmd() *cobra.Command {
@@ -60,6 +63,7 @@ Seeding runs only while shoal runs.`,
 	fl.StringVar(&f.pieceLength, "piece-length", "", "piece length, e.g. 256K (default: chosen from the size)")
 	fl.StringVar(&f.comment, "comment", "", "comment to put in the torrent")
 	fl.StringVar(&f.torrentOut, "torrent-out", "", "also write the .torrent to this file")
+	fl.StringVar(&f.serveTracker, "serve-tracker", "", "run the built-in tracker on ADDR (HTTP and UDP) and put its URL in the torrent")
 	return cmd
 }
 
@@ -83,6 +87,15 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 		if err != nil {
 			return badInput(err)
 		}
+	}
+	if f.serveTracker != "" {
+		urls, err := serveTracker(ctx, f.serveTracker)
+		if err != nil {
+			return err
+		}
+		// First, so the torrent's main announce URL is our own tracker.
+		f.Trackers = append(urls, f.Trackers...)
+		cfg.Trackers = f.Trackers
 	}
 	eng, err := swarm.New(ctx, cfg)
 	if err != nil {
@@ -226,4 +239,43 @@ func parsePieceLength(s string) (int64, error) {
 		return 0, badInput(fmt.Errorf("--piece-length %s: want a power of two from 16K to 64M", s))
 	}
 	return n, nil
+}
+
+// serveTracker starts the built-in tracker in this process on addr (HTTP
+// and UDP on the same port) until ctx ends, and returns its announce URLs.
+// A wildcard address is announced with this machine's outbound address, so
+// recipients on other machines can reach it.
+func serveTracker(ctx context.Context, addr string) ([]string, error) {
+	cfg := tracker.DefaultConfig()
+	cfg.HTTPAddr, cfg.UDPAddr = addr, addr
+	srv, err := tracker.New(cfg)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("--serve-tracker %s: %w", addr, err))
+	}
+	go srv.Run(ctx)
+	var urls []string
+	for _, u := range []string{srv.AnnounceURL(), srv.UDPAnnounceURL()} {
+		if u != "" {
+			urls = append(urls, reachableURL(u, addr))
+		}
+	}
+	return urls, nil
+}
+
+// reachableURL replaces the loopback host the tracker reports for a
+// wildcard bind with the address this machine uses to reach others.
+func reachableURL(u, bind string) string {
+	host, _, err := net.SplitHostPort(bind)
+	if err != nil || (host != "" && !net.ParseIP(host).IsUnspecified()) {
+		return u
+	}
+	// Connecting a UDP socket sends nothing; it only asks the routing
+	// table which local address would be used.
+	c, err := net.Dial("udp4", "192.0.2.1:9")
+	if err != nil {
+		return u
+	}
+	defer c.Close()
+	local := c.LocalAddr().(*net.UDPAddr).IP.String()
+	return strings.Replace(u, "127.0.0.1", local, 1)
 }
