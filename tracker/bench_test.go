@@ -65,7 +65,7 @@ func BenchmarkUDPHandle(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		u.handle(ctx, r, pkts[i%len(pkts)], src, now)
+		u.handle(ctx, r, pkts[i%len(pkts)], src, now, r.out[:0])
 		i++
 	}
 }

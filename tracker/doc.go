@@ -25,7 +25,8 @@
 //     and passkeys.
 //   - httphead.go, httpquery.go, httpfront.go: the HTTP front end (its own HTTP/1.1 reader, so
 //     every bad request gets a bencoded failure); bencode.go: the replies.
-//   - udpproto.go, udpfront.go, connid.go: the UDP front end and its stateless connection IDs.
+//   - udpproto.go, udpfront.go, connid.go: the UDP front end and its stateless connection IDs;
+//     udpbatch_linux.go: recvmmsg/sendmmsg batching (golang.org/x/net/ipv4).
 //   - stats.go: counters, /stats and /metrics; server.go: listeners and lifecycle.
 //   - store/: the Store contract, store/memory the implementation, store/storetest the
 //     conformance suite and benchmarks.

@@ -116,7 +116,7 @@ func FuzzUDPPacket(f *testing.F) {
 		if fixID && len(p) >= 8 {
 			binary.BigEndian.PutUint64(p, r.mac.issue(src.Addr(), now))
 		}
-		reply := u.handle(context.Background(), r, p, src, now)
+		reply := u.handle(context.Background(), r, p, src, now, r.out[:0])
 		if len(p) < udpHeaderLen && len(reply) > 0 {
 			t.Fatalf("replied %d bytes to a %d-byte packet", len(reply), len(p))
 		}

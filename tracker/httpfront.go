@@ -201,7 +201,9 @@ func (f *httpFront) serveConn(ctx context.Context, c net.Conn) {
 				requestStarted = true
 				err = readDL.exactly(now.Add(f.cfg.HTTPReadTimeout))
 			}
-			if err != nil {
+			// Checked after arming the deadline: stop() sets the flag before it expires every
+			// connection's deadline, so either this sees the flag or stop's expiry comes later.
+			if err != nil || f.stopped.Load() {
 				return
 			}
 			nr, err := c.Read(in[end:])

@@ -282,15 +282,7 @@ func (s *Server) metricsHandler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		writeStatsJSON(w, st)
 	})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		st, err := s.Stats(r.Context())
-		if err != nil {
-			http.Error(w, "stats unavailable", http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		s.stats.writePrometheus(w, st)
-	})
+	mux.Handle("GET /metrics", s.prometheusHandler())
 	if s.cfg.Pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -124,12 +124,14 @@ func TestStatsRates(t *testing.T) {
 		st := &stats{}
 		ctx, cancel := context.WithCancel(context.Background())
 		go st.run(ctx)
+		// Half a second off the sampler's ticks, so no add happens at the instant of a sample.
+		time.Sleep(500 * time.Millisecond)
 		for range 10 {
 			time.Sleep(time.Second)
 			st.announcesHTTP.Add(50)
 			st.scrapesUDP.Add(5)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(500 * time.Millisecond)
 		synctest.Wait()
 		ann, scr := st.rates()
 		if ann != 50 || scr != 5 {

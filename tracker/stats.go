@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,49 +116,4 @@ func writeStatsJSON(w io.Writer, st Stats) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(st)
-}
-
-// writePrometheus writes the metrics in the Prometheus text exposition format (version 0.0.4).
-// It is written by hand: the format is a few lines of text, and this keeps the tracker free of
-// client_golang's dependency tree.
-func (s *stats) writePrometheus(w io.Writer, st Stats) error {
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	type metric struct {
-		name, help, kind string
-		labels           string
-		value            float64
-	}
-	metrics := []metric{
-		{"shoal_tracker_torrents", "Torrents with at least one peer.", "gauge", "", float64(st.Torrents)},
-		{"shoal_tracker_peers", "Peers tracked, by kind.", "gauge", `kind="seeder"`, float64(st.Seeders)},
-		{"shoal_tracker_peers", "", "", `kind="leecher"`, float64(st.Leechers)},
-		{"shoal_tracker_announces_total", "Announces received, by protocol.", "counter", `proto="http"`, float64(st.AnnouncesHTTP)},
-		{"shoal_tracker_announces_total", "", "", `proto="udp"`, float64(st.AnnouncesUDP)},
-		{"shoal_tracker_scrapes_total", "Scrapes received, by protocol.", "counter", `proto="http"`, float64(st.ScrapesHTTP)},
-		{"shoal_tracker_scrapes_total", "", "", `proto="udp"`, float64(st.ScrapesUDP)},
-		{"shoal_tracker_udp_connects_total", "BEP 15 connect requests answered.", "counter", "", float64(st.UDPConnects)},
-		{"shoal_tracker_errors_total", "Requests that failed, by kind.", "counter", `kind="client"`, float64(st.ClientErrors)},
-		{"shoal_tracker_errors_total", "", "", `kind="internal"`, float64(st.InternalErrors)},
-		{"shoal_tracker_http_connections_refused_total", "HTTP connections closed for exceeding the connection cap.", "counter", "", float64(s.httpConnsRefused.Load())},
-		{"shoal_tracker_udp_dropped_total", "UDP packets dropped without reply.", "counter", "", float64(s.udpDropped.Load())},
-		{"go_goroutines", "Number of goroutines that currently exist.", "gauge", "", float64(runtime.NumGoroutine())},
-		{"go_memstats_heap_alloc_bytes", "Bytes of allocated heap objects.", "gauge", "", float64(ms.HeapAlloc)},
-		{"go_memstats_sys_bytes", "Bytes obtained from the OS.", "gauge", "", float64(ms.Sys)},
-	}
-	for _, m := range metrics {
-		if m.help != "" {
-			if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", m.name, m.help, m.name, m.kind); err != nil {
-				return err
-			}
-		}
-		name := m.name
-		if m.labels != "" {
-			name += "{" + m.labels + "}"
-		}
-		if _, err := fmt.Fprintf(w, "%s %g\n", name, m.value); err != nil {
-			return err
-		}
-	}
-	return nil
 }

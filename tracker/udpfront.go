@@ -41,7 +41,11 @@ type udpReader struct {
 func (u *udpFront) serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range max(runtime.GOMAXPROCS(0), 1) {
-		wg.Go(func() { u.read(ctx) })
+		wg.Go(func() {
+			if !u.readBatches(ctx) {
+				u.read(ctx)
+			}
+		})
 	}
 	wg.Wait()
 	return nil
@@ -61,7 +65,7 @@ func (u *udpFront) read(ctx context.Context) {
 			time.Sleep(10 * time.Millisecond) // transient errors (ICMP-induced on some systems)
 			continue
 		}
-		reply := u.handle(ctx, r, r.in[:n], src, time.Now())
+		reply := u.handle(ctx, r, r.in[:n], src, time.Now(), r.out[:0])
 		if len(reply) > 0 {
 			if _, err := u.conn.WriteToUDPAddrPort(reply, src); err != nil && !errors.Is(err, net.ErrClosed) {
 				u.log.Debug("tracker: udp write failed", "remote", src, "err", err)
@@ -72,7 +76,7 @@ func (u *udpFront) read(ctx context.Context) {
 
 // handle answers one packet; an empty reply means none is sent. No reply is longer than
 // UDPMaxReplyFactor × the packet.
-func (u *udpFront) handle(ctx context.Context, r *udpReader, p []byte, src netip.AddrPort, now time.Time) []byte {
+func (u *udpFront) handle(ctx context.Context, r *udpReader, p []byte, src netip.AddrPort, now time.Time, out []byte) []byte {
 	hdr, ok := parseUDPHeader(p)
 	if !ok {
 		u.stats.udpDropped.Add(1)
@@ -80,7 +84,6 @@ func (u *udpFront) handle(ctx context.Context, r *udpReader, p []byte, src netip
 	}
 	maxReply := u.cfg.UDPMaxReplyFactor * len(p)
 	sender := src.Addr().Unmap()
-	out := r.out[:0]
 	var err error
 	switch hdr.action {
 	case actionConnect:

@@ -20,7 +20,7 @@ import (
 // UDPLOAD_TARGET is set:
 //
 //	UDPLOAD_TARGET=127.0.0.1:6969 UDPLOAD_IH_FILE=ih.txt [UDPLOAD_PEERS=100000]
-//	[UDPLOAD_SOCKETS=64] [UDPLOAD_DURATION=15s] [UDPLOAD_NUMWANT=50] [UDPLOAD_FILL=N]
+//	[UDPLOAD_SOCKETS=16] [UDPLOAD_DEPTH=4] [UDPLOAD_DURATION=15s] [UDPLOAD_NUMWANT=50] [UDPLOAD_FILL=N]
 //
 // With UDPLOAD_FILL=N it announces N peers to each torrent once instead (for memory figures).
 // It prints one RESULT line.
@@ -32,7 +32,8 @@ func TestLoad(t *testing.T) {
 	cfg := Config{
 		Target:      target,
 		Peers:       envInt(t, "UDPLOAD_PEERS", 100_000),
-		Sockets:     envInt(t, "UDPLOAD_SOCKETS", 64),
+		Sockets:     envInt(t, "UDPLOAD_SOCKETS", 16),
+		Depth:       envInt(t, "UDPLOAD_DEPTH", 4),
 		Duration:    envDuration(t, "UDPLOAD_DURATION", 15*time.Second),
 		NumWant:     int32(envInt(t, "UDPLOAD_NUMWANT", 50)),
 		Timeout:     time.Second,
@@ -72,7 +73,7 @@ func TestAgainstShoal(t *testing.T) {
 	done := make(chan struct{})
 	go func() { srv.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	cfg := Config{Target: srv.UDPAddr().String(), InfoHashes: RandomInfoHashes(100), Peers: 1000, Sockets: 4,
+	cfg := Config{Target: srv.UDPAddr().String(), InfoHashes: RandomInfoHashes(100), Peers: 1000, Sockets: 4, Depth: 3,
 		Duration: 500 * time.Millisecond, NumWant: 50, Timeout: time.Second, SeederShare: 4}
 	r, err := Run(ctx, cfg)
 	if err != nil {
