@@ -70,7 +70,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(spec.InfoHash)}
+	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(specKey(spec))}
 	saveTorrentCache(rec.TorrentFile, mi)
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
@@ -79,7 +79,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	// A fresh torrent was hashed just now; a reused one is trusted only if
 	// the completion database agrees, otherwise it is checked.
 	verified := !reused
-	verify := reused && !e.allComplete(spec.InfoHash, info.NumPieces())
+	verify := reused && !e.allComplete(specKey(spec), info.NumPieces())
 	ih, err := e.addSpec(ctx, spec, AddOptions{DataDir: filepath.Dir(abs), verified: verified, Verify: verify}, rec, "")
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (e *Engine) SeedTorrent(ctx context.Context, src *Source, dataDir string) (
 	if err != nil {
 		return "", err
 	}
-	verify := !e.allComplete(spec.InfoHash, src.info.NumPieces())
+	verify := !e.allComplete(specKey(spec), src.info.NumPieces())
 	return e.Add(ctx, src, AddOptions{DataDir: dataDir, Verify: verify})
 }
 

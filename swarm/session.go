@@ -120,7 +120,7 @@ func (e *Engine) restoreSession(ctx context.Context) error {
 		}
 		keep := rec
 		if src.mi != nil {
-			keep.TorrentFile = e.torrentCachePath(spec.InfoHash)
+			keep.TorrentFile = e.torrentCachePath(specKey(spec))
 		}
 		opts := AddOptions{DataDir: rec.DataDir, Paused: rec.Paused, FilePriorities: rec.Priorities}
 		if _, err := e.addSpec(ctx, spec, opts, keep, src.magnetURI()); err != nil {

@@ -206,7 +206,8 @@ func fetchTorrent(ctx context.Context, rawURL string, lim Limits, client *http.C
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, badSource(fmt.Errorf("fetch %s: HTTP status %s", shown, resp.Status))
+		// The status text is our own: the server's reason phrase could carry escapes.
+		return nil, badSource(fmt.Errorf("fetch %s: HTTP status %d %s", shown, resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	max := lim.MaxHTTPSourceBytes
 	if resp.ContentLength > max {

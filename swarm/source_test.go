@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -199,9 +198,7 @@ func TestParseBareInfoHash(t *testing.T) {
 func TestParseSourceBadArguments(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo.torrent")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mkfifo(t, fifo)
 	big := filepath.Join(dir, "big.torrent")
 	if err := os.WriteFile(big, make([]byte, 10<<20+1), 0o644); err != nil {
 		t.Fatal(err)

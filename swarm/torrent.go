@@ -91,7 +91,7 @@ func (e *Engine) Add(ctx context.Context, src *Source, opts AddOptions) (string,
 	}
 	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir}
 	if src.mi != nil {
-		rec.TorrentFile = e.torrentCachePath(spec.InfoHash)
+		rec.TorrentFile = e.torrentCachePath(specKey(spec))
 		if err := saveTorrentCache(rec.TorrentFile, src.mi); err != nil {
 			e.log.Warn("cache torrent file", "err", err)
 			rec.TorrentFile = ""
@@ -109,12 +109,13 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 		return "", fmt.Errorf("data dir %q: %w", opts.DataDir, err)
 	}
 	rec.DataDir = dataDir
+	key := specKey(spec)
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return "", errors.New("engine closed")
 	}
-	if m, ok := e.torrents[spec.InfoHash]; ok {
+	if m, ok := e.torrents[key]; ok {
 		e.mu.Unlock()
 		return m.ih.HexString(), nil
 	}
@@ -126,7 +127,7 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 	if opts.verified {
 		// Data hashed by us a moment ago: record it so nothing is read twice.
 		if info := spec.InfoBytes; info != nil {
-			if err := e.markAllComplete(spec.InfoHash, info); err != nil {
+			if err := e.markAllComplete(key, info); err != nil {
 				e.log.Warn("record verified pieces", "err", err)
 			}
 		}
@@ -136,18 +137,18 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 	if err != nil {
 		e.mu.Unlock()
 		store.Close()
-		return "", fmt.Errorf("add torrent %s: %w", spec.InfoHash.HexString(), err)
+		return "", fmt.Errorf("add torrent %s: %w", key.HexString(), err)
 	}
 	mctx, cancel := context.WithCancel(e.ctx)
 	m := &managed{
-		e: e, t: t, ih: spec.InfoHash, dataDir: dataDir, store: store,
+		e: e, t: t, ih: key, dataDir: dataDir, store: store,
 		addedAt: time.Now(), record: rec, magnet: magnet,
 		ctx: mctx, cancel: cancel,
 		paused:     opts.Paused,
 		priorities: opts.FilePriorities,
 	}
-	e.torrents[spec.InfoHash] = m
-	e.order = append(e.order, spec.InfoHash)
+	e.torrents[key] = m
+	e.order = append(e.order, key)
 	e.mu.Unlock()
 
 	t.SetOnWriteChunkError(m.onWriteError)
@@ -162,6 +163,15 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 	}
 	e.notify()
 	return m.ih.HexString(), nil
+}
+
+// specKey is the 20-byte hash the library knows a torrent by: the v1
+// infohash, or for a v2-only torrent the truncated v2 one.
+func specKey(spec *torrent.TorrentSpec) metainfo.Hash {
+	if spec.InfoHash.IsZero() && spec.InfoHashV2.Ok {
+		return *spec.InfoHashV2.Value.ToShort()
+	}
+	return spec.InfoHash
 }
 
 // addGlobalSources adds the engine-wide direct peers to a torrent spec.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"shoal/internal/textsafe"
 	"shoal/swarm"
 )
 
@@ -36,7 +37,8 @@ func main() {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, "shoal:", err)
+	// Error text may quote names from the network: never print it raw.
+	fmt.Fprintln(os.Stderr, "shoal:", textsafe.String(err.Error()))
 	var ee *exitError
 	switch {
 	case errors.As(err, &ee):
@@ -69,7 +71,9 @@ Seeding runs only while shoal runs.`,
 		newInfoCmd(),
 		newTrackerCmd(),
 		newVersionCmd(),
+		newOpenCmd(),
 	)
+	withSessionTUI(root)
 	return root
 }
 
