@@ -72,7 +72,6 @@ Seeding runs only while shoal runs.`,
 		newTrackerCmd(),
 		newVersionCmd(),
 	)
-	withSessionTUI(root)
 	return root
 }
 
