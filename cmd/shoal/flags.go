@@ -85,8 +85,12 @@ func (f *swarmFlags) applyConfigFile(cmd *cobra.Command) error {
 	if err != nil {
 		return badInput(fmt.Errorf("config file %s: %w", path, err))
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return badInput(fmt.Errorf("config file %s: unknown key %q", path, und[0].String()))
+	for _, key := range md.Undecoded() {
+		// [tui] belongs to the terminal UI, which checks it itself.
+		if len(key) > 0 && key[0] == "tui" {
+			continue
+		}
+		return badInput(fmt.Errorf("config file %s: unknown key %q", path, key.String()))
 	}
 	flags := cmd.Flags()
 	set := func(name string, apply func()) {

@@ -71,7 +71,9 @@ Seeding runs only while shoal runs.`,
 		newInfoCmd(),
 		newTrackerCmd(),
 		newVersionCmd(),
+		newOpenCmd(),
 	)
+	withSessionTUI(root)
 	return root
 }
 
