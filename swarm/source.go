@@ -402,7 +402,7 @@ func parseMagnet(s string, lim Limits) (*Source, error) {
 	}
 	for _, pe := range q["x.pe"] {
 		if err := checkPeerAddr(pe); err != nil {
-			src.warnings = append(src.warnings, fmt.Sprintf("peer address %s dropped: %v", quote(pe), err))
+			src.warnings = append(src.warnings, textsafe.String(fmt.Sprintf("peer address %s dropped: %v", quote(pe), err)))
 			continue
 		}
 		if !slices.Contains(src.peerAddrs, pe) {
@@ -467,7 +467,8 @@ func parseV2Hash(s string) (infohash_v2.T, error) {
 func checkPeerAddr(s string) error {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return err
+		// The library's message repeats the input raw: say it ourselves.
+		return errors.New("not HOST:PORT")
 	}
 	if host == "" {
 		return errors.New("no host")
@@ -515,7 +516,7 @@ func (s *Source) cleanTrackers(tiers [][]string, lim Limits) ([][]string, error)
 			}
 			seen[u] = true
 			if err := checkURL(u, "http", "https", "udp", "ws", "wss"); err != nil {
-				s.warnings = append(s.warnings, fmt.Sprintf("tracker %s dropped: %v", quote(u), err))
+				s.warnings = append(s.warnings, textsafe.String(fmt.Sprintf("tracker %s dropped: %v", quote(u), err)))
 				continue
 			}
 			keep = append(keep, u)
@@ -539,7 +540,7 @@ func (s *Source) cleanWebSeeds(urls []string, lim Limits) ([]string, error) {
 			continue
 		}
 		if err := checkURL(u, "http", "https"); err != nil {
-			s.warnings = append(s.warnings, fmt.Sprintf("web seed %s dropped: %v", quote(u), err))
+			s.warnings = append(s.warnings, textsafe.String(fmt.Sprintf("web seed %s dropped: %v", quote(u), err)))
 			continue
 		}
 		out = append(out, u)
