@@ -88,7 +88,10 @@ type Config struct {
 	SampleInterval time.Duration
 
 	Limits Limits
-	Logger *slog.Logger
+	// Discovery caps what the DHT, LSD and PEX accept; zero fields mean
+	// their defaults.
+	Discovery DiscoveryLimits
+	Logger    *slog.Logger
 	// HTTPClient fetches .torrent URLs; nil means a client with timeouts.
 	HTTPClient *http.Client
 }
@@ -115,6 +118,7 @@ type Engine struct {
 	order    []metainfo.Hash // insertion order, for stable snapshots
 	closed   bool
 
+	disc  *discovery // DHT, LSD and PEX state (discovery.go)
 	peers peerStates // choke/interest seen on the wire
 	found foundPeers // every peer connected, by source
 

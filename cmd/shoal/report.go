@@ -109,7 +109,7 @@ func (r *reporter) update(s *swarm.Snapshot, ihs map[string]bool) {
 		}
 		r.event("progress", map[string]any{"infohash": tv.InfoHash, "state": tv.State, "done": tv.Done,
 			"size": tv.Wanted, "down_rate": int64(tv.DownRate), "up_rate": int64(tv.UpRate),
-			"peers": tv.PeersConnected, "seeds": tv.Seeds, "peer_sources": tv.PeerSources,
+			"peers": tv.PeersConnected, "seeds": tv.Seeds, "peer_sources": tv.PeerSources, "peers_found": tv.PeersFound, "dht_nodes": s.DHTNodes,
 			"uploaded": tv.Uploaded, "downloaded": tv.Downloaded, "eta_s": etaSeconds(tv)})
 		if tv.Complete() && !seen.done {
 			seen.done = true
@@ -189,8 +189,8 @@ func progressLine(views []swarm.TorrentView, width int) string {
 	if down > 1 && done < wanted {
 		eta = "ETA " + (time.Duration(float64(wanted-done)/down) * time.Second).Round(time.Second).String()
 	}
-	stats := fmt.Sprintf("%5.1f%% %s/%s ↓ %s ↑ %s peers %d (%d seeds) %s",
-		pct, byterate.Size(done), byterate.Size(wanted), byterate.Rate(down), byterate.Rate(up), peers, seeds, eta)
+	stats := fmt.Sprintf("%5.1f%% %s/%s ↓ %s ↑ %s peers %d%s (%d seeds) %s",
+		pct, byterate.Size(done), byterate.Size(wanted), byterate.Rate(down), byterate.Rate(up), peers, swarm.PeerSourcesNote(views), seeds, eta)
 	if state == swarm.StateChecking {
 		stats = "checking " + stats
 	}
