@@ -125,6 +125,9 @@ func (r *reporter) update(s *swarm.Snapshot, ihs map[string]bool) {
 		width = -1 // a plain line in logs: no bar
 	}
 	line := progressLine(views, width)
+	if s.DHTNodes > 0 {
+		line += fmt.Sprintf(" · DHT %d nodes", s.DHTNodes)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tty {
