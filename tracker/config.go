@@ -54,10 +54,16 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 
 	// HTTPMaxRequestBytes caps an HTTP request's line and headers together; a larger request
-	// gets a failure reply and the connection is closed. It is also the per-connection buffer.
+	// gets a failure reply and the connection is closed, except a scrape's request line (see
+	// HTTPMaxScrapeLineBytes). It is also the per-connection buffer.
 	HTTPMaxRequestBytes int
-	// HTTPMaxQueryBytes caps the query string.
+	// HTTPMaxQueryBytes caps the query string of an announce.
 	HTTPMaxQueryBytes int
+	// HTTPMaxScrapeLineBytes caps the request line of a scrape. A scrape line too long for the
+	// request buffer is read as a stream: the first MaxScrapeHashes hashes are kept, the rest
+	// checked and dropped, nothing buffered beyond HTTPMaxRequestBytes. At most
+	// HTTPMaxRequestBytes turns streaming off.
+	HTTPMaxScrapeLineBytes int
 	// HTTPMaxConns caps simultaneous HTTP connections; extra ones are closed at once.
 	HTTPMaxConns int
 	// HTTPReadTimeout is how long a client has to send a whole request once it began (the
@@ -82,8 +88,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults: HTTP and UDP on :6969, no metrics listener, interval 30
 // minutes, min interval 5 minutes, peer TTL 45 minutes, numwant 50 (at most 200), 100 hashes per
-// scrape, a million torrents, 100,000 peers per torrent, 12 KiB requests with 8 KiB queries,
-// 10,000 connections, read and write timeouts 2 s, idle timeout 30 s, UDP replies at most 8× their
+// scrape, a million torrents, 100,000 peers per torrent, 12 KiB requests with 8 KiB announce
+// queries, 1 MiB scrape request lines (streamed), 10,000 connections, read and write timeouts 2 s, idle timeout 30 s, UDP replies at most 8× their
 // request, connection IDs valid 2 minutes.
 func DefaultConfig() Config {
 	return Config{
@@ -97,7 +103,8 @@ func DefaultConfig() Config {
 		MaxTorrents:             1_000_000,
 		MaxPeersPerTorrent:      100_000,
 		HTTPMaxRequestBytes:     12 << 10,
-		HTTPMaxQueryBytes:       8 << 10, // room for 100 fully escaped scrape hashes
+		HTTPMaxQueryBytes:       8 << 10,
+		HTTPMaxScrapeLineBytes:  1 << 20, // 14,000 fully escaped hashes
 		HTTPMaxConns:            10_000,
 		HTTPReadTimeout:         2 * time.Second,
 		HTTPWriteTimeout:        2 * time.Second,
@@ -144,6 +151,7 @@ func (c *Config) validate() error {
 		{"MaxTorrents", int64(c.MaxTorrents)},
 		{"MaxPeersPerTorrent", int64(c.MaxPeersPerTorrent)},
 		{"HTTPMaxQueryBytes", int64(c.HTTPMaxQueryBytes)},
+		{"HTTPMaxScrapeLineBytes", int64(c.HTTPMaxScrapeLineBytes)},
 		{"HTTPMaxConns", int64(c.HTTPMaxConns)},
 		{"HTTPReadTimeout", int64(c.HTTPReadTimeout)},
 		{"HTTPWriteTimeout", int64(c.HTTPWriteTimeout)},

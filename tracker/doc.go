@@ -24,10 +24,15 @@
 //     errors.go: ClientError, the only error text a client ever sees; access.go: allow list
 //     and passkeys.
 //   - httphead.go, httpquery.go, httpfront.go: the HTTP front end (its own HTTP/1.1 reader, so
-//     every bad request gets a bencoded failure); bencode.go: the replies.
+//     every bad request gets a bencoded failure); bencode.go: the replies. httpscrape.go: a
+//     scrape whose request line overflows the connection's buffer (thousands of info_hash
+//     parameters) is streamed through the scrape query scanner rather than refused, keeping
+//     the first MaxScrapeHashes, up to HTTPMaxScrapeLineBytes.
 //   - udpproto.go, udpfront.go, connid.go: the UDP front end and its stateless connection IDs;
 //     udpbatch_linux.go: recvmmsg/sendmmsg batching (golang.org/x/net/ipv4).
 //   - stats.go: counters, /stats and /metrics; server.go: listeners and lifecycle.
 //   - store/: the Store contract, store/memory the implementation, store/storetest the
 //     conformance suite and benchmarks.
+//   - memtrim/: process-wide resident-memory trimming (the executable's start-up pages, free
+//     heap pages) that `shoal tracker` applies; the package itself never calls it.
 package tracker

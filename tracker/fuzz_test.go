@@ -39,11 +39,14 @@ func FuzzParseAnnounceQuery(f *testing.F) {
 	})
 }
 
+// FuzzParseScrapeQuery checks the streaming scrape scanner, fed in up to three pieces cut
+// anywhere, against the one-piece reference parser: same hashes, same error.
 func FuzzParseScrapeQuery(f *testing.F) {
 	h := testHash(2)
-	f.Add("info_hash=" + string(h[:]) + "&info_hash=" + string(h[:]))
-	f.Add("info_hash=%00%01&x=y&info_hash")
-	f.Fuzz(func(t *testing.T, q string) {
+	f.Add("info_hash="+string(h[:])+"&info_hash="+string(h[:]), uint16(3), uint16(12))
+	f.Add("info_hash=%00%01&x=y&info_hash", uint16(11), uint16(13))
+	f.Add("info_hash=%4"+strings.Repeat("a", 18)+"%41&info_hash=", uint16(12), uint16(31))
+	f.Fuzz(func(t *testing.T, q string, cut1, cut2 uint16) {
 		hashes, err := parseScrapeQuery([]byte(q), nil, 7)
 		if len(hashes) > 7 {
 			t.Errorf("%d hashes kept, cap 7", len(hashes))
@@ -53,6 +56,7 @@ func FuzzParseScrapeQuery(f *testing.F) {
 				t.Errorf("error %T is not a ClientError", err)
 			}
 		}
+		checkScannerMatchesWhole(t, []byte(q), 7, int(cut1), int(cut2))
 	})
 }
 

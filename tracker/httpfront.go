@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"shoal/tracker/store"
 )
 
 // httpFront serves BEP 3 / 23 / 7 / 48 announces and scrapes over HTTP/1.1 with keep-alive and
@@ -42,6 +44,10 @@ type connBuffers struct {
 	scrape ScrapeRequest
 	scResp ScrapeResponse
 	order  []int
+	// scan holds the hashes of a scrape whose request line was streamed (streamed set): the
+	// head handed to handle then has the path without the query.
+	scan     scrapeScanner
+	streamed bool
 }
 
 func newHTTPFront(cfg *Config, l Logic, st *stats, ln net.Listener) *httpFront {
@@ -164,6 +170,7 @@ func (f *httpFront) serveConn(ctx context.Context, c net.Conn) {
 	b := f.buffers.Get().(*connBuffers)
 	defer f.buffers.Put(b)
 	b.out = b.out[:0]
+	b.streamed = false
 	readDL := deadline{set: c.SetReadDeadline}
 	writeDL := deadline{set: c.SetWriteDeadline}
 	in := b.in
@@ -186,10 +193,24 @@ func (f *httpFront) serveConn(ctx context.Context, c net.Conn) {
 				end = copy(in, in[start:end])
 				start = 0
 			}
-			if end == len(in) {
-				f.stats.clientErrors.Add(1)
-				b.out = f.appendReply(b.out, 200, true, false, appendFailure(b.body[:0], "request too large: the tracker accepts at most "+strconv.Itoa(len(in))+" bytes of request line and headers"))
-				f.write(c, &writeDL, b.out)
+			if end == len(in) { // start is 0: the request fills the buffer
+				if !requestStarted {
+					requestStarted = true
+					if readDL.exactly(time.Now().Add(f.cfg.HTTPReadTimeout)) != nil {
+						return
+					}
+				}
+				var outcome streamOutcome
+				var msg string
+				start, end, outcome, msg = f.streamScrape(c, b, in)
+				if outcome == streamDone {
+					continue
+				}
+				if outcome != streamConnGone {
+					f.stats.clientErrors.Add(1)
+					b.out = f.appendReply(b.out, 200, true, false, appendFailure(b.body[:0], msg))
+					f.write(c, &writeDL, b.out)
+				}
 				return
 			}
 			now := time.Now()
@@ -247,6 +268,8 @@ func (f *httpFront) write(c net.Conn, dl *deadline, p []byte) bool {
 // handle answers one request, appending the reply to b.out. It reports whether the connection
 // may stay open.
 func (f *httpFront) handle(ctx context.Context, b *connBuffers, head []byte, remote netip.AddrPort, fromProxy bool) bool {
+	streamed := b.streamed // this head is a streamed scrape's, its hashes in b.scan
+	b.streamed = false
 	var h requestHead
 	if err := parseHead(head, &h); err != nil {
 		f.stats.clientErrors.Add(1)
@@ -269,8 +292,12 @@ func (f *httpFront) handle(ctx context.Context, b *connBuffers, head []byte, rem
 		b.out = f.appendReply(b.out, 404, h.close, h.http10, appendFailure(b.body[:0], "not found: use /announce or /scrape"))
 		return !h.close
 	}
-	if len(h.query) > f.cfg.HTTPMaxQueryBytes {
-		return fail(200, "query too long: at most "+strconv.Itoa(f.cfg.HTTPMaxQueryBytes)+" bytes")
+	maxQuery := f.cfg.HTTPMaxQueryBytes
+	if r == routeScrape { // a scrape names its torrents in the query: it has a cap of its own
+		maxQuery = f.cfg.HTTPMaxScrapeLineBytes
+	}
+	if len(h.query) > maxQuery {
+		return fail(200, "query too long: at most "+strconv.Itoa(maxQuery)+" bytes")
 	}
 	var passkey string
 	if len(passkeyBytes) > 0 {
@@ -283,7 +310,7 @@ func (f *httpFront) handle(ctx context.Context, b *connBuffers, head []byte, rem
 		body, err = f.announce(ctx, b, &h, remote, fromProxy, passkey)
 	} else {
 		f.stats.scrapesHTTP.Add(1)
-		body, err = f.scrape(ctx, b, &h, passkey)
+		body, err = f.scrape(ctx, b, &h, passkey, streamed)
 	}
 	if err != nil {
 		msg, isClient := clientText(err)
@@ -333,8 +360,14 @@ func (f *httpFront) announce(ctx context.Context, b *connBuffers, h *requestHead
 	return appendAnnounceReply(b.body[:0], &b.resp, q.req.Addr.Addr().Is4(), q.compact), nil
 }
 
-func (f *httpFront) scrape(ctx context.Context, b *connBuffers, h *requestHead, passkey string) ([]byte, error) {
-	hashes, err := parseScrapeQuery(h.query, b.scrape.InfoHashes[:0], f.cfg.MaxScrapeHashes)
+func (f *httpFront) scrape(ctx context.Context, b *connBuffers, h *requestHead, passkey string, streamed bool) ([]byte, error) {
+	var hashes []store.InfoHash
+	var err error
+	if streamed {
+		hashes, err = b.scan.finish()
+	} else {
+		hashes, err = parseScrapeQuery(h.query, b.scrape.InfoHashes[:0], f.cfg.MaxScrapeHashes)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -124,28 +124,141 @@ func parseAnnounceQuery(q []byte, out *announceQuery) error {
 }
 
 // parseScrapeQuery appends the info_hash values of a scrape query to hashes, up to max of them;
-// further ones are checked but dropped (truncated reply, not failure).
+// further ones are checked but dropped (truncated reply, not failure). The first bad info_hash
+// is the error.
 func parseScrapeQuery(q []byte, hashes []store.InfoHash, max int) ([]store.InfoHash, error) {
-	for len(q) > 0 {
-		var param []byte
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			param, q = q[:i], q[i+1:]
-		} else {
-			param, q = q, nil
-		}
-		key, value, _ := bytes.Cut(param, []byte{'='})
-		if string(key) != "info_hash" {
-			continue
-		}
-		var h store.InfoHash
-		if err := unescape20(value, (*[20]byte)(&h), "info_hash"); err != nil {
-			return hashes, err
-		}
-		if len(hashes) < max {
-			hashes = append(hashes, h)
+	var s scrapeScanner
+	s.reset(hashes, max)
+	s.feed(q)
+	return s.finish()
+}
+
+// scrapeScanner parses the info_hash parameters of a scrape query fed to it in pieces of any
+// size, split anywhere, with no more state than the hash being decoded: the HTTP front end
+// streams the request line of a scrape too long for its buffer through it, so a scrape of
+// 10,000 hashes costs no buffer of its size. Its results are those of parsing the whole query
+// at once, by the rules of unescape20 (fuzz-checked against the one-piece parser).
+type scrapeScanner struct {
+	hashes []store.InfoHash
+	max    int
+	err    error // the first bad info_hash; everything after it is ignored
+
+	state  uint8
+	keyLen uint8   // bytes of the key so far, all matching "info_hash" (scanKey)
+	n      uint8   // bytes of the current hash decoded so far (scanHash)
+	escLen uint8   // bytes of a %-escape seen so far, '%' included; 0 outside one
+	esc    [3]byte // the %-escape being read
+	cur    store.InfoHash
+}
+
+const (
+	scanKey  = iota // in a parameter's key
+	scanHash        // in an info_hash value
+	scanSkip        // in any other parameter, up to the next '&'
+	scanDone        // after an error
+)
+
+func (s *scrapeScanner) reset(hashes []store.InfoHash, max int) {
+	*s = scrapeScanner{hashes: hashes, max: max}
+}
+
+// feed scans the next piece of the query.
+func (s *scrapeScanner) feed(p []byte) {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch s.state {
+		case scanKey:
+			switch {
+			case c == '&':
+				if int(s.keyLen) == len("info_hash") { // "info_hash" without '=': an empty value
+					s.endHash()
+				}
+				s.keyLen = 0
+			case c == '=':
+				if int(s.keyLen) == len("info_hash") {
+					s.state, s.n, s.escLen = scanHash, 0, 0
+				} else {
+					s.state = scanSkip
+				}
+			case int(s.keyLen) < len("info_hash") && c == "info_hash"[s.keyLen]:
+				s.keyLen++
+			default:
+				s.state = scanSkip
+			}
+		case scanSkip:
+			j := bytes.IndexByte(p[i:], '&')
+			if j < 0 {
+				return
+			}
+			i += j
+			s.state, s.keyLen = scanKey, 0
+		case scanHash:
+			if c == '&' {
+				s.endHash()
+				if s.state != scanDone {
+					s.state, s.keyLen = scanKey, 0
+				}
+				continue
+			}
+			if s.escLen > 0 || c == '%' {
+				s.esc[s.escLen] = c
+				s.escLen++
+				if s.escLen < 3 {
+					continue
+				}
+				s.escLen = 0
+				hi, ok1 := unhex(s.esc[1])
+				lo, ok2 := unhex(s.esc[2])
+				if !ok1 || !ok2 {
+					s.fail(clientErrorf("info_hash has a bad %%-escape %q", s.esc[:]))
+					return
+				}
+				c = hi<<4 | lo
+			} else if c == '+' {
+				c = ' '
+			}
+			if int(s.n) == len(s.cur) {
+				s.fail(ClientError("info_hash is longer than 20 bytes"))
+				return
+			}
+			s.cur[s.n] = c
+			s.n++
+		case scanDone:
+			return
 		}
 	}
-	return hashes, nil
+}
+
+// endHash ends an info_hash value.
+func (s *scrapeScanner) endHash() {
+	switch {
+	case s.state == scanHash && s.escLen > 0:
+		s.fail(ClientError("info_hash has a cut-off %-escape"))
+	case s.state == scanHash && int(s.n) != len(s.cur):
+		s.fail(clientErrorf("info_hash is %d bytes, want 20", s.n))
+	case s.state == scanKey: // "info_hash" with no '=' at all
+		s.fail(ClientError("info_hash is 0 bytes, want 20"))
+	case len(s.hashes) < s.max:
+		s.hashes = append(s.hashes, s.cur)
+	}
+}
+
+func (s *scrapeScanner) fail(err error) {
+	s.err, s.state = err, scanDone
+}
+
+// finish ends the query and returns the hashes kept and the first error.
+func (s *scrapeScanner) finish() ([]store.InfoHash, error) {
+	switch s.state {
+	case scanHash:
+		s.endHash()
+	case scanKey:
+		if int(s.keyLen) == len("info_hash") {
+			s.endHash()
+		}
+	}
+	s.state = scanDone
+	return s.hashes, s.err
 }
 
 // unescape20 percent-decodes v into dst, which it must fill exactly.

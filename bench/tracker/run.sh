@@ -11,7 +11,9 @@
 #       connect then announce in a closed loop,
 #       same torrents and peers.
 # Memory: both trackers restarted empty, then 1,000,000 peers (10,000 torrents × 100) announced
-#       over UDP; VmRSS and RssAnon read from /proc.
+#       over UDP; VmRSS, RssAnon and RssFile read from /proc HOLD seconds later (default 15:
+#       shoal tracker returns free heap pages every 10 s). bench/tracker/mem.sh measures
+#       memory alone, for several shoal builds at once.
 # Prints medians of RUNS runs per tracker and the ratios as a Markdown block (also written to
 # $WORK/results.md). Needs: go, wrk, opentracker, python3. Everything binds to 127.0.0.1.
 # SHOAL_BIN=path uses an already built shoal binary instead of building ./cmd/shoal.
@@ -40,6 +42,7 @@ else
   (cd "$REPO" && go build -o "$WORK/shoal" ./cmd/shoal)
 fi
 (cd "$REPO" && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
+sync # a binary just built has dirty pages in the page cache; a deployed one does not
 
 # The same 10,000 infohashes for both trackers (opentracker's Debian build serves only
 # whitelisted ones).
@@ -100,16 +103,16 @@ cleanup; PIDS=()
 start_shoal; start_ot
 wait_port $SHOAL_PORT; wait_port $OT_PORT
 sleep 0.5
-declare -A BASE_RSS BASE_ANON MEM_RSS MEM_ANON
+declare -A BASE_RSS BASE_ANON MEM_RSS MEM_ANON MEM_FILE
 BASE_RSS[shoal]=$(rss $SHOAL_PID VmRSS); BASE_ANON[shoal]=$(rss $SHOAL_PID RssAnon)
 BASE_RSS[opentracker]=$(rss $OT_PID VmRSS); BASE_ANON[opentracker]=$(rss $OT_PID RssAnon)
 for t in shoal:$SHOAL_PORT opentracker:$OT_PORT; do
   UDPLOAD_TARGET=127.0.0.1:${t#*:} UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_FILL=100 \
     "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^FILLED' >&2
 done
-sleep 2
-MEM_RSS[shoal]=$(rss $SHOAL_PID VmRSS); MEM_ANON[shoal]=$(rss $SHOAL_PID RssAnon)
-MEM_RSS[opentracker]=$(rss $OT_PID VmRSS); MEM_ANON[opentracker]=$(rss $OT_PID RssAnon)
+sleep "${HOLD:-15}"
+MEM_RSS[shoal]=$(rss $SHOAL_PID VmRSS); MEM_ANON[shoal]=$(rss $SHOAL_PID RssAnon); MEM_FILE[shoal]=$(rss $SHOAL_PID RssFile)
+MEM_RSS[opentracker]=$(rss $OT_PID VmRSS); MEM_ANON[opentracker]=$(rss $OT_PID RssAnon); MEM_FILE[opentracker]=$(rss $OT_PID RssFile)
 
 {
   echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average when the report was written: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -126,6 +129,7 @@ MEM_RSS[opentracker]=$(rss $OT_PID VmRSS); MEM_ANON[opentracker]=$(rss $OT_PID R
   echo "| VmRSS empty (MiB) | $(awk -v k=${BASE_RSS[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${BASE_RSS[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | |"
   echo "| VmRSS with 1M peers (MiB) | $(awk -v k=${MEM_RSS[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${MEM_RSS[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v a=${MEM_RSS[shoal]} -v b=${MEM_RSS[opentracker]} 'BEGIN{printf "%.2f", a/b}') |"
   echo "| RssAnon with 1M peers (MiB) | $(awk -v k=${MEM_ANON[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${MEM_ANON[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v a=${MEM_ANON[shoal]} -v b=${MEM_ANON[opentracker]} 'BEGIN{printf "%.2f", a/b}') |"
+  echo "| RssFile with 1M peers (MiB) | $(awk -v k=${MEM_FILE[shoal]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k=${MEM_FILE[opentracker]} 'BEGIN{printf "%.1f", k/1024}') | $(awk -v a=${MEM_FILE[shoal]} -v b=${MEM_FILE[opentracker]} 'BEGIN{printf "%.2f", a/b}') |"
   echo "| RssAnon growth for 1M peers (MiB) | $(awk -v a=${MEM_ANON[shoal]} -v b=${BASE_ANON[shoal]} 'BEGIN{printf "%.1f", (a-b)/1024}') | $(awk -v a=${MEM_ANON[opentracker]} -v b=${BASE_ANON[opentracker]} 'BEGIN{printf "%.1f", (a-b)/1024}') | |"
   echo
   echo "Raw runs:"

@@ -9,10 +9,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"shoal/tracker"
+	"shoal/tracker/memtrim"
 )
 
 // newTrackerCmd returns `shoal tracker`: the headless HTTP + UDP tracker.
@@ -67,6 +69,16 @@ announces and scrapes until SIGINT or SIGTERM. SIGHUP re-reads --allow and --pas
 // the live peers (measured in bench/tracker/RESULTS.md).
 const trackerGCPercent = 20
 
+// The command keeps its resident memory near what it uses (bench/tracker/RESULTS.md): once
+// serving, it gives back the pages of the shoal binary that only start-up touched (the package
+// initialisation of everything else shoal links in), and every trimPeriod it collects and
+// returns free heap pages to the system if trimMinBytes or more (and an eighth of the heap)
+// were allocated since the last time, as when swarms grow in bulk.
+const (
+	trimPeriod   = 10 * time.Second
+	trimMinBytes = 1 << 20
+)
+
 // runTracker serves until ctx is done, re-reading the access lists on SIGHUP.
 func runTracker(ctx context.Context, cfg tracker.Config) error {
 	if os.Getenv("GOGC") == "" {
@@ -76,6 +88,14 @@ func runTracker(ctx context.Context, cfg tracker.Config) error {
 	if err != nil {
 		return err
 	}
+	if st, err := memtrim.ReleaseExecutable(); err != nil {
+		cfg.Logger.Debug("tracker: releasing start-up pages failed", "err", err)
+	} else {
+		cfg.Logger.Debug("tracker: released start-up pages", "mappings", st.Mappings, "bytes", st.Bytes)
+	}
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go (&memtrim.HeapTrimmer{MinBytes: trimMinBytes}).Every(trimCtx, trimPeriod)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

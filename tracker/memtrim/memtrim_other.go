@@ -1,0 +1,5 @@
+//go:build !linux
+
+package memtrim
+
+func releaseExecutable() (ReleaseStats, error) { return ReleaseStats{}, nil }
