@@ -28,8 +28,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// UTPAvailable reports whether this build carries uTP peer connections. The
-// go-utp stand-in in swarm/utp carries only the DHT's datagrams for now.
+// UTPAvailable reports whether this build carries uTP peer connections
+// (swarm/utp, our own BEP 29).
 const UTPAvailable = utp.Available
 
 // Encryption is the MSE/PE policy for peer connections.
@@ -67,6 +67,8 @@ type Config struct {
 	NoLSD        bool
 	NoPEX        bool
 	NoUPnP       bool
+	// NoUTP keeps peer connections on TCP only (uTP is on by default).
+	NoUTP bool
 
 	UpLimit   int64 // bytes per second, 0 = unlimited
 	DownLimit int64 // bytes per second, 0 = unlimited
@@ -166,18 +168,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("start client on %s: %w", cfg.ListenAddr, err)
 	}
 	e.cl = cl
-	if e.listenIP != nil && !e.listenIP.IsUnspecified() {
-		// The library dials from the default address; bans and peer
-		// identity are per IP, so dial from the address we listen on.
-		network := "tcp4"
-		if e.listenIP.To4() == nil {
-			network = "tcp6"
-		}
-		cl.AddDialer(torrent.NetworkDialer{Network: network, Dialer: &net.Dialer{
-			LocalAddr: &net.TCPAddr{IP: e.listenIP},
-			KeepAlive: -1,
-		}})
-	}
+	e.addDialers()
 	e.ctx, e.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	e.startDiscovery()
 	e.publish(&Snapshot{Time: time.Now(), ListenAddr: e.ListenAddr(), UTP: UTPAvailable})
@@ -284,12 +275,10 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 		} else {
 			tc.DisableIPv4 = true
 		}
-		if !ip.IsUnspecified() {
-			tc.DialForPeerConns = false
-		}
 	}
-	// uTP: the stand-in carries no connections (see swarm/utp).
-	tc.DisableUTP = !UTPAvailable
+	// The engine adds its own dialers (addDialers): uTP first, TCP after.
+	tc.DialForPeerConns = false
+	tc.DisableUTP = !UTPAvailable || c.NoUTP
 	// We announce to trackers ourselves so per-tracker state is visible.
 	tc.DisableTrackers = true
 	tc.DisableWebtorrent = true

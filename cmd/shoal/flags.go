@@ -31,6 +31,7 @@ type swarmFlags struct {
 	NoLSD        bool     `toml:"no_lsd"`
 	NoPEX        bool     `toml:"no_pex"`
 	NoUPnP       bool     `toml:"no_upnp"`
+	NoUTP        bool     `toml:"no_utp"`
 	UpLimit      string   `toml:"up_limit"`
 	DownLimit    string   `toml:"down_limit"`
 	Encryption   string   `toml:"encryption"`
@@ -49,6 +50,7 @@ func (f *swarmFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.NoLSD, "no-lsd", false, "do not use local service discovery (LAN multicast)")
 	fs.BoolVar(&f.NoPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&f.NoUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP)")
+	fs.BoolVar(&f.NoUTP, "no-utp", false, "peer connections over TCP only (uTP, preferred by default, yields to other traffic)")
 	fs.StringVar(&f.UpLimit, "up-limit", "0", "upload limit in bytes/s, e.g. 500K or 2M (0 = none)")
 	fs.StringVar(&f.DownLimit, "down-limit", "0", "download limit in bytes/s (0 = none)")
 	fs.StringVar(&f.Encryption, "encryption", "prefer", "peer encryption: prefer, require or off")
@@ -109,6 +111,7 @@ func (f *swarmFlags) applyConfigFile(cmd *cobra.Command) error {
 	set("no-lsd", func() { f.NoLSD = c.NoLSD })
 	set("no-pex", func() { f.NoPEX = c.NoPEX })
 	set("no-upnp", func() { f.NoUPnP = c.NoUPnP })
+	set("no-utp", func() { f.NoUTP = c.NoUTP })
 	set("up-limit", func() { f.UpLimit = c.UpLimit })
 	set("down-limit", func() { f.DownLimit = c.DownLimit })
 	set("encryption", func() { f.Encryption = c.Encryption })
@@ -160,6 +163,7 @@ func (f *swarmFlags) engineConfig() (swarm.Config, error) {
 		NoLSD:          f.NoLSD,
 		NoPEX:          f.NoPEX,
 		NoUPnP:         f.NoUPnP,
+		NoUTP:          f.NoUTP,
 		UpLimit:        up,
 		DownLimit:      down,
 		Encryption:     enc,

@@ -77,15 +77,24 @@ type LTPeer struct {
 // Addr is IP:port of the peer's listener.
 func (p *LTPeer) Addr() string { return p.IP + ":" + strconv.Itoa(p.Port) }
 
+// LibtorrentScript returns the python interpreter with libtorrent and the
+// path of lt_peer.py, written to a temporary folder, for tests that run the
+// driver with their own arguments.
+func LibtorrentScript(t testing.TB) (python, script string) {
+	t.Helper()
+	python = Libtorrent(t)
+	script = filepath.Join(t.TempDir(), "lt_peer.py")
+	if err := os.WriteFile(script, ltPeerPy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return python, script
+}
+
 // StartLibtorrent starts lt_peer.py and waits until it listens (and, for a seed, until its data
 // checked out and it serves). The process is stopped at the end of the test.
 func StartLibtorrent(t testing.TB, ctx context.Context, o LTOptions) *LTPeer {
 	t.Helper()
-	py := Libtorrent(t)
-	script := filepath.Join(t.TempDir(), "lt_peer.py")
-	if err := os.WriteFile(script, ltPeerPy, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	py, script := LibtorrentScript(t)
 	if o.Encryption == "" {
 		o.Encryption = "prefer"
 	}
@@ -109,7 +118,7 @@ func StartLibtorrent(t testing.TB, ctx context.Context, o LTOptions) *LTPeer {
 		argv = append(argv, "--seed")
 	}
 	if o.UTP {
-		argv = append(argv, "--utp")
+		argv = append(argv, "--transport", "both")
 	}
 	role := "leech"
 	if o.Seed {

@@ -3,6 +3,8 @@
 
 It is a peer we did not write: Debian's libtorrent-rasterbar through python3-libtorrent.
 Everything that could reach past the test's own addresses is off (DHT, LSD, UPnP, NAT-PMP).
+--transport picks TCP, uTP (BEP 29) or both, both ways; every peer reported says which
+transport carried it.
 
 stdout carries one JSON object per line, each with an "event" field, for the Go harness:
   {"event": "listening", "port": N}                 the TCP/UDP listen port (useful with port 0)
@@ -22,6 +24,7 @@ import time
 
 import libtorrent as lt
 
+UTP_SOCKET = 1 << 17
 ENC = {"require": 0, "prefer": 1, "off": 2}  # libtorrent's enc_policy: forced, enabled, disabled
 
 
@@ -44,24 +47,29 @@ ap.add_argument("--peer", action="append", default=[], help="IP:PORT to dial (re
 ap.add_argument("--seed", action="store_true", help="check the data in --save, then serve it")
 ap.add_argument("--encryption", choices=sorted(ENC), default="prefer",
                 help="both directions; require = no plaintext handshake accepted or offered")
-ap.add_argument("--utp", action="store_true", help="allow uTP besides TCP (default TCP only)")
+ap.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp",
+                help="what connections may use, in and out (default TCP only)")
 ap.add_argument("--timeout", type=float, default=120, help="leech: give up after this many s")
+ap.add_argument("--high-performance", action="store_true",
+                help="start from libtorrent's high_performance_seed() settings (benchmarks)")
 a = ap.parse_args()
 
 t0 = time.time()
-settings = {
+settings = dict(lt.high_performance_seed()) if a.high_performance else {}
+settings.update({
     "listen_interfaces": a.listen,
     "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
     "dht_bootstrap_nodes": "",
-    "enable_outgoing_utp": a.utp, "enable_incoming_utp": a.utp,
-    "enable_outgoing_tcp": True, "enable_incoming_tcp": True,
+    "enable_outgoing_utp": a.transport != "tcp", "enable_incoming_utp": a.transport != "tcp",
+    "enable_outgoing_tcp": a.transport != "utp", "enable_incoming_tcp": a.transport != "utp",
     "out_enc_policy": ENC[a.encryption], "in_enc_policy": ENC[a.encryption],
     # RC4 on the payload too when encryption is required, so "require" means the whole stream.
     "prefer_rc4": a.encryption == "require",
     # Tests put several peers on one host (127.0.0.x); libtorrent must not fold them together.
     "allow_multiple_connections_per_ip": True,
-    "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
-}
+    "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification
+    | lt.alert.category_t.connect_notification,
+})
 ses = lt.session(settings)
 
 deadline = time.time() + 10
@@ -99,12 +107,30 @@ def look_at_peers():
         seen["outgoing"] = bool(pi.flags & lt.peer_info.outgoing_connection)
         seen["rc4"] |= bool(pi.flags & lt.peer_info.rc4_encrypted)
         seen["plaintext_encrypted"] |= bool(pi.flags & lt.peer_info.plaintext_encrypted)
+        # peer_info::utp_socket is bit 17 (between i2p_socket and ssl_socket); the Python
+        # binding does not name it.
+        seen["utp"] = seen.get("utp", False) or bool(pi.flags & UTP_SOCKET)
         seen["downloaded"] = max(seen.get("downloaded", 0), pi.total_download)
         seen["uploaded"] = max(seen.get("uploaded", 0), pi.total_upload)
 
 
+def note_connection(ep, utp, how):
+    """Record a connection from its alert: a transfer can start and end between two
+    peer-list samples, and then only the alerts tell which transport carried it."""
+    key = "%s:%d" % (ep[0], ep[1])
+    seen = peers.setdefault(key, {"addr": key, "rc4": False, "plaintext_encrypted": False})
+    seen["utp"] = seen.get("utp", False) or utp
+    seen.setdefault("outgoing", how == "outgoing")
+
+
 def drain_alerts():
     for al in ses.pop_alerts():
+        if isinstance(al, lt.incoming_connection_alert):
+            note_connection(al.endpoint, int(al.socket_type) in (int(lt.socket_type_t.utp),
+                                                                 int(lt.socket_type_t.utp_ssl)), "incoming")
+        elif isinstance(al, lt.peer_connect_alert):
+            # The binding has no socket_type here; the message names it ("... (utp)").
+            note_connection(al.endpoint, "utp" in al.message().lower(), "outgoing")
         if al.category() & lt.alert.category_t.error_notification:
             print("ALERT", al.message(), file=sys.stderr, flush=True)
 
@@ -167,6 +193,8 @@ if a.seed:
                     st.num_peers, st.total_payload_upload, st.upload_payload_rate / 1048576),
                     file=sys.stderr, flush=True)
         time.sleep(0.05)
+    look_at_peers()
+    drain_alerts()
     st = h.status()
     emit(event="exit", uploaded=st.total_payload_upload, peers=list(peers.values()))
     sys.exit(0)
@@ -175,6 +203,8 @@ had_metadata = False
 t_first = None
 last_progress = 0.0
 while not stop:
+    look_at_peers()
+    drain_alerts()
     st = h.status()
     if st.has_metadata and not had_metadata:
         had_metadata = True
@@ -203,6 +233,7 @@ if stop:
 
 t1 = time.time()
 look_at_peers()
+drain_alerts()
 st = h.status()
 size = st.total_wanted
 emit(event="done", client="libtorrent " + lt.__version__, bytes=size,

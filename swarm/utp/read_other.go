@@ -1,0 +1,5 @@
+//go:build !linux
+
+package utp
+
+func (s *socket) startReader() { go s.readLoop() }
