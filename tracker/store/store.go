@@ -25,7 +25,8 @@
 //  7. Expiry. A peer whose latest announce is older than the store's TTL is expired: it is never
 //     returned by Announce, and Collect removes it from the counts (and frees the torrent when it
 //     has no peers left). Between its expiry and the next Collect an expired peer may still be
-//     counted. Stores may keep time coarsely: the suite allows 10 seconds either side of the TTL.
+//     counted. Stores may keep time coarsely, to a 64th of the TTL (or 4 seconds) either side of
+//     it, as opentracker does to 5 minutes; the suite allows 10 seconds at a 10-minute TTL.
 //  8. Bounds. A store holds at most MaxTorrents torrents: an announce that would create one more
 //     fails with ErrTooManyTorrents and changes nothing. A torrent holds at most
 //     MaxPeersPerTorrent peers: a new peer beyond that gets peers and counts as usual but is not

@@ -138,23 +138,26 @@ func benchScrape(b *testing.B, newStore NewFunc) {
 	}
 }
 
-// benchMemory measures the live heap a store needs per peer. It fills the store once per
-// iteration; use -benchtime=1x.
+// benchMemory measures the heap a store needs per peer: "B/peer" counts the live objects,
+// "inuse-B/peer" the heap spans holding them (live objects plus the free slots beside them:
+// what the process keeps resident). It fills the store once per iteration; use -benchtime=1x.
 func benchMemory(b *testing.B, newStore NewFunc, torrents, peersEach int, v6 bool) {
 	for b.Loop() {
-		before := liveHeap()
+		before := heapStats()
 		s := newStore(store.Limits{})
 		fill(b, s, torrents, peersEach, v6)
-		after := liveHeap()
+		after := heapStats()
 		runtime.KeepAlive(s)
-		b.ReportMetric(float64(after-before)/float64(torrents*peersEach), "B/peer")
+		peers := float64(torrents * peersEach)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/peers, "B/peer")
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/peers, "inuse-B/peer")
 	}
 }
 
-func liveHeap() uint64 {
+func heapStats() runtime.MemStats {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	return m
 }

@@ -10,9 +10,11 @@ package storetest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -24,10 +26,12 @@ import (
 // NewFunc returns an empty store with the given limits (zero fields: defaults).
 type NewFunc func(store.Limits) store.Store
 
-// Hash returns a distinct infohash for each i.
+// Hash returns a distinct infohash for each i, its bytes spread as a real infohash's are
+// (i times an odd constant, a bijection), so a store sharding by leading bytes sees as many
+// shards as it would in use.
 func Hash(i int) store.InfoHash {
 	var h store.InfoHash
-	h[0], h[1], h[2], h[3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+	binary.BigEndian.PutUint64(h[0:8], uint64(i)*0x9E3779B97F4A7C15)
 	h[19] = 0xAB
 	return h
 }
@@ -54,6 +58,7 @@ func Run(t *testing.T, newStore NewFunc) {
 	t.Run("5_Downloaded", func(t *testing.T) { testDownloaded(t, newStore) })
 	t.Run("6_StoppedRemoves", func(t *testing.T) { testStopped(t, newStore) })
 	t.Run("7_Expiry", func(t *testing.T) { testExpiry(t, newStore) })
+	t.Run("7_ExpiryLongLived", func(t *testing.T) { testExpiryLongLived(t, newStore) })
 	t.Run("8_MaxTorrents", func(t *testing.T) { testMaxTorrents(t, newStore) })
 	t.Run("8_MaxPeersPerTorrent", func(t *testing.T) { testMaxPeers(t, newStore) })
 	t.Run("9_ScrapeCreatesNothing", func(t *testing.T) { testScrape(t, newStore) })
@@ -292,6 +297,55 @@ func testExpiry(t *testing.T, newStore NewFunc) {
 		}
 		if c := scrapeOne(t, s, h); c != (store.Counts{Incomplete: 2}) {
 			t.Errorf("after collect: %+v, want the 2 leechers only", c)
+		}
+		time.Sleep(ttl + 20*time.Second)
+		if err := s.Collect(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := totals(t, s); got != (store.Totals{}) {
+			t.Errorf("after everyone expired: %+v, want zero", got)
+		}
+	})
+}
+
+// testExpiryLongLived runs a swarm for many TTLs: peers re-announcing every third of the TTL
+// stay, in both families and in their latest state, while peers that announced once expire,
+// however long ago the swarm began (a store keeping time relative to the swarm must carry it
+// forward).
+func testExpiryLongLived(t *testing.T, newStore NewFunc) {
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = 10 * time.Minute
+		s := newStore(store.Limits{TTL: ttl})
+		ctx := context.Background()
+		h := Hash(11)
+		stay4, stay6 := Peer4(1), Peer6(1)
+		for round := range 60 { // 20 TTLs
+			once4, once6 := Peer4(100+round), Peer6(100+round)
+			announce(t, s, leech(h, once4, 0))
+			announce(t, s, leech(h, once6, 0))
+			stayer := leech
+			if round%2 == 1 {
+				stayer = seed
+			}
+			announce(t, s, stayer(h, stay6, 0))
+			peers, c := announce(t, s, stayer(h, stay4, 50))
+			// Live IPv4 peers other than stay4: the one-shot peers of the last TTL (3 rounds,
+			// this one included; the oldest may or may not have expired yet).
+			if n := len(peers); n < min(round+1, 3) || n > min(round+1, 4) || !slices.Contains(peers, once4) {
+				t.Fatalf("round %d: got %v, want this round's and the last 2 or 3 rounds' one-shot IPv4 peers", round, peers)
+			}
+			if round >= 4 && slices.Contains(peers, Peer4(100+round-4)) {
+				t.Fatalf("round %d: got %v, holding a peer announced 4/3 TTL ago", round, peers)
+			}
+			if round%2 == 1 && c.Complete != 2 || round%2 == 0 && c.Complete != 0 {
+				t.Fatalf("round %d: counts %+v, want the two stayers as seeders on odd rounds only", round, c)
+			}
+			time.Sleep(ttl / 3)
+			if round%6 == 5 {
+				if err := s.Collect(ctx, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		time.Sleep(ttl + 20*time.Second)
 		if err := s.Collect(ctx, time.Now()); err != nil {
