@@ -11,8 +11,11 @@ FUZZTIME ?= 30s
 
 all: build
 
+# A static binary without the library's SQLite storage (shoal does not use
+# it): 3.5 MiB smaller, runs on any Linux, and an idle tracker starts with
+# fewer resident pages (bench/tracker/RESULTS.md).
 build:
-	$(GO) build -o $(BIN) ./cmd/shoal
+	CGO_ENABLED=0 $(GO) build -tags nosqlite -o $(BIN) ./cmd/shoal
 
 vet:
 	$(GO) vet $(PKGS)

@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +28,13 @@ const (
 	maxFailureBackoff    = 30 * time.Minute
 	announceTimeout      = 30 * time.Second
 	directPeerRedialTime = 10 * time.Second
+	// maxTrackerReplyBytes caps a tracker's HTTP reply, counted after gzip
+	// decoding (Go's transport decodes before the library's cap), so a
+	// compressed bomb stops at the cap too.
 	maxTrackerReplyBytes = 4 << 20
+	// maxPeersPerReply caps the peers taken from one reply: we ask for 200,
+	// and 4 MiB of compact peers would be 700,000.
+	maxPeersPerReply = 1000
 )
 
 // announcer announces one torrent to one tracker URL and keeps the state
@@ -197,7 +207,7 @@ func (a *announcer) run(key int32) {
 	m := a.m
 	client, err := tracker.NewClient(a.url, tracker.NewClientOpts{
 		Http: trHttp.NewClientOpts{
-			DialContext:      m.e.trackerDialContext,
+			DialContext:      m.e.trackerDialer(a.url),
 			MaxResponseBytes: maxTrackerReplyBytes,
 		},
 		UdpNetwork:   m.e.udpNetwork(),
@@ -241,17 +251,25 @@ func (a *announcer) run(key int32) {
 			backoff = firstFailureBackoff
 			event = tracker.None
 			a.setResult("ok", "", &resp)
-			wait = time.Duration(resp.Interval) * time.Second
-			wait = max(minAnnounceInterval, min(wait, maxAnnounceInterval))
-			if m.lonely() {
-				wait = lonelyRetryInterval
-			}
+			wait = announceWait(resp.Interval, m.lonely())
 		}
 		a.mu.Lock()
 		a.next = time.Now().Add(wait)
 		a.mu.Unlock()
 		m.e.notify()
 	}
+}
+
+// announceWait is the time until the next announce after a successful one
+// whose reply asked for interval seconds: clamped, so an interval of 0 (or
+// negative) cannot make us hammer the tracker and 10^9 cannot silence us;
+// shorter while the torrent is lonely.
+func announceWait(interval int32, lonely bool) time.Duration {
+	if lonely {
+		return lonelyRetryInterval
+	}
+	wait := time.Duration(interval) * time.Second
+	return max(minAnnounceInterval, min(wait, maxAnnounceInterval))
 }
 
 // lonely reports a torrent that still needs data and has no peers: worth
@@ -300,9 +318,12 @@ func (a *announcer) announce(client tracker.Client, key int32, event tracker.Ann
 		return resp, err
 	}
 	if event != tracker.Stopped && len(resp.Peers) > 0 {
-		peers := make([]torrent.PeerInfo, 0, len(resp.Peers))
+		peers := make([]torrent.PeerInfo, 0, min(len(resp.Peers), maxPeersPerReply))
 		for _, p := range resp.Peers {
-			if p.Port <= 0 || p.Port > 65535 || p.IP == nil {
+			if len(peers) == maxPeersPerReply {
+				break
+			}
+			if !usablePeer(p.IP, p.Port) {
 				continue
 			}
 			pi := torrent.PeerInfo{Addr: &net.TCPAddr{IP: p.IP, Port: p.Port}, Source: torrent.PeerSourceTracker}
@@ -342,14 +363,93 @@ func (a *announcer) view() TrackerView {
 	}
 }
 
-// trackerDialContext dials trackers from the listen address, so a tracker
-// records the address peers can reach us on.
-func (e *Engine) trackerDialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: announceTimeout}
-	if e.listenIP != nil && !e.listenIP.IsUnspecified() {
-		d.LocalAddr = &net.TCPAddr{IP: e.listenIP}
+// usablePeer reports whether a peer address from a tracker can be dialled:
+// a real port, and an IP that is neither missing, unspecified, multicast
+// nor broadcast (a tracker must not make us send to those).
+func usablePeer(ip net.IP, port int) bool {
+	if port <= 0 || port > 65535 || ip == nil {
+		return false
 	}
-	return d.DialContext(ctx, network, addr)
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	a = a.Unmap()
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+}
+
+// errLocalTracker refuses a dial to this machine or its link for a tracker
+// that is not itself local.
+var errLocalTracker = errors.New("refused: a tracker that is not on this machine may not lead to a local address")
+
+// trackerDialer dials trackers from the listen address, so a tracker
+// records the address peers can reach us on. A tracker whose URL names
+// this machine (a loopback address or "localhost") may be reached there;
+// any other may not lead us to loopback, unspecified or link-local
+// addresses, whether by a redirect or by its name resolving there. That
+// stops a torrent's tracker URL from turning shoal into a probe of
+// services that listen only locally (or of a cloud metadata address).
+// Redirects to other schemes (file://, say) fail in Go's HTTP client.
+func (e *Engine) trackerDialer(trackerURL string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	allowLocal := false
+	if u, err := url.Parse(trackerURL); err == nil {
+		allowLocal = localTrackerHost(u.Hostname())
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: announceTimeout}
+		if e.listenIP != nil && !e.listenIP.IsUnspecified() {
+			d.LocalAddr = &net.TCPAddr{IP: e.listenIP}
+		}
+		return dialTracker(ctx, &d, network, addr, allowLocal)
+	}
+}
+
+// dialTracker resolves addr itself, so the address checked is the address
+// dialled (no second lookup a DNS server could answer differently).
+func dialTracker(ctx context.Context, d *net.Dialer, network, addr string, allowLocal bool) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip}
+	} else if ips, err = trackerResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		if !allowLocal && localAddr(ip) {
+			errs = append(errs, fmt.Errorf("tracker address %s (%s): %w", host, ip, errLocalTracker))
+			continue
+		}
+		c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("tracker host %s: no addresses", host)
+	}
+	return nil, errors.Join(errs...)
+}
+
+// trackerResolver resolves tracker host names.
+var trackerResolver = net.DefaultResolver
+
+// localTrackerHost reports a tracker URL host naming this machine.
+func localTrackerHost(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && localAddr(ip.Unmap())
+}
+
+func localAddr(ip netip.Addr) bool {
+	return ip.IsLoopback() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast()
 }
 
 func (e *Engine) trackerListenPacket(network, addr string) (net.PacketConn, error) {

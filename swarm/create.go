@@ -41,6 +41,10 @@ type CreateOptions struct {
 	Comment     string
 	// CreatedBy names the program; empty means "shoal".
 	CreatedBy string
+	// Hybrid makes a BEP 52 hybrid torrent: v2 hashes (file tree, piece layers) beside the v1
+	// pieces, every file starting a piece, BEP 47 pad files between them (see hybrid.go). Peers
+	// with v2 use per-file SHA-256 merkle trees; v1-only peers see an ordinary torrent.
+	Hybrid bool
 	// Progress, if set, is called after each batch of pieces with the bytes hashed so far and
 	// the total. Calls are serialised but come from hashing goroutines: keep it quick.
 	Progress func(hashed, total int64)
@@ -76,7 +80,7 @@ type createFile struct {
 	stat   os.FileInfo
 }
 
-// Create hashes a file or folder into a v1 torrent.
+// Create hashes a file or folder into a v1 torrent, or with opts.Hybrid a hybrid v1+v2 one.
 //
 // The folder is walked without following symlinks; symlinks (which could publish a private key
 // from elsewhere), devices, FIFOs and sockets are refused, all of them named in one error. An
@@ -117,41 +121,21 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 		pl = choosePieceLength(total)
 	}
 
-	info := metainfo.Info{Name: name, PieceLength: pl}
-	if opts.Private {
-		private := true
-		info.Private = &private
-	}
-	if files[0].rel == nil {
-		info.Length = total
-	} else {
-		info.Files = make([]metainfo.FileInfo, len(files))
-		for i, f := range files {
-			info.Files[i] = metainfo.FileInfo{Path: f.rel, Length: f.size}
+	var infoBytes []byte
+	var pieceLayers map[string]string
+	if opts.Hybrid {
+		sortFileTreeOrder(files)
+		var off int64
+		for _, f := range files {
+			f.offset = off
+			off += f.size
 		}
+		infoBytes, pieceLayers, err = buildHybrid(ctx, name, files, total, pl, opts, lim)
+	} else {
+		infoBytes, err = buildV1(ctx, name, files, total, pl, opts, lim)
 	}
-	// Refuse before hashing what the parser would refuse after: odd names, too many files or
-	// pieces. Pieces are filled with zeros for the check.
-	numPieces := (total + pl - 1) / pl
-	if numPieces > int64(lim.MaxPieces) {
-		return nil, fmt.Errorf("create torrent of %s: %d pieces of %d bytes, over the limit of %d; choose a larger piece length",
-			quote(abs), numPieces, pl, lim.MaxPieces)
-	}
-	info.Pieces = make([]byte, numPieces*20)
-	if err := checkInfo(&info, lim); err != nil {
-		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
-	}
-
-	if err := hashPieces(ctx, files, total, pl, info.Pieces, opts.Progress); err != nil {
-		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
-	}
-	if err := checkUnchanged(files); err != nil {
-		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
-	}
-
-	infoBytes, err := bencode.Marshal(&info)
 	if err != nil {
-		return nil, fmt.Errorf("create torrent: encode info: %w", err)
+		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
 	}
 	mi := metainfo.MetaInfo{
 		InfoBytes:    infoBytes,
@@ -159,6 +143,7 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 		CreatedBy:    opts.CreatedBy,
 		CreationDate: time.Now().Unix(),
 		UrlList:      opts.WebSeeds,
+		PieceLayers:  pieceLayers,
 	}
 	if mi.CreatedBy == "" {
 		mi.CreatedBy = "shoal"
@@ -182,6 +167,47 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 	src.Raw = abs
 	meta, _ := src.View()
 	return &Created{Bytes: buf.Bytes(), Meta: meta, Root: abs, src: src}, nil
+}
+
+// buildV1 hashes files (sorted, offsets set) into a v1 info dictionary.
+func buildV1(ctx context.Context, name string, files []*createFile, total, pl int64, opts CreateOptions, lim Limits) ([]byte, error) {
+	info := metainfo.Info{Name: name, PieceLength: pl}
+	if opts.Private {
+		private := true
+		info.Private = &private
+	}
+	if files[0].rel == nil {
+		info.Length = total
+	} else {
+		info.Files = make([]metainfo.FileInfo, len(files))
+		for i, f := range files {
+			info.Files[i] = metainfo.FileInfo{Path: f.rel, Length: f.size}
+		}
+	}
+	// Refuse before hashing what the parser would refuse after: odd names, too many files or
+	// pieces. Pieces are filled with zeros for the check.
+	numPieces := (total + pl - 1) / pl
+	if numPieces > int64(lim.MaxPieces) {
+		return nil, fmt.Errorf("%d pieces of %d bytes, over the limit of %d; choose a larger piece length",
+			numPieces, pl, lim.MaxPieces)
+	}
+	info.Pieces = make([]byte, numPieces*20)
+	if err := checkInfo(&info, lim); err != nil {
+		return nil, err
+	}
+
+	if err := hashPieces(ctx, files, total, pl, info.Pieces, opts.Progress); err != nil {
+		return nil, err
+	}
+	if err := checkUnchanged(files); err != nil {
+		return nil, err
+	}
+
+	infoBytes, err := bencode.Marshal(&info)
+	if err != nil {
+		return nil, fmt.Errorf("encode info: %w", err)
+	}
+	return infoBytes, nil
 }
 
 func checkCreateOptions(opts CreateOptions, lim Limits) error {
@@ -311,17 +337,50 @@ func hashPieces(ctx context.Context, files []*createFile, total, pl int64, piece
 	// touched rarely even with 16 KiB pieces.
 	batch := max(1, (4<<20)/pl)
 	numJobs := (numPieces + batch - 1) / batch
-	workers := int(min(int64(runtime.GOMAXPROCS(0)), numJobs))
 	chunk := readChunk
 	if pl < chunk {
 		chunk = chunk / pl * pl // whole small pieces per read
 	}
 
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	of := newOpenFiles(files)
 	defer of.closeAll()
+	return hashJobs(ctx, numJobs, total, progress, func() func(job int64) (int64, error) {
+		buf := make([]byte, chunk)
+		h := sha1.New()
+		return func(job int64) (int64, error) {
+			p := job * batch
+			pos := p * pl
+			end := min((p+batch)*pl, total)
+			pieceEnd := min(pos+pl, total)
+			for pos < end {
+				b := buf[:min(chunk, end-pos)]
+				if err := of.readAt(b, pos); err != nil {
+					return 0, err
+				}
+				for len(b) > 0 {
+					n := min(int64(len(b)), pieceEnd-pos)
+					h.Write(b[:n])
+					b, pos = b[n:], pos+n
+					if pos == pieceEnd {
+						h.Sum(pieces[p*20 : p*20])
+						h.Reset()
+						p++
+						pieceEnd = min(pos+pl, total)
+					}
+				}
+			}
+			return end - job*batch*pl, nil
+		}
+	})
+}
 
+// hashJobs runs jobs 0 to numJobs-1 on up to GOMAXPROCS goroutines, each with its own worker
+// from newWorker (buffers and hash state reused across that goroutine's jobs). A job returns
+// the bytes it hashed, for progress; the first error or ctx's end stops every worker.
+func hashJobs(ctx context.Context, numJobs, total int64, progress func(int64, int64), newWorker func() func(job int64) (int64, error)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	workers := int(min(int64(runtime.GOMAXPROCS(0)), numJobs))
 	var next atomic.Int64
 	var progressMu sync.Mutex
 	var hashed int64
@@ -330,38 +389,20 @@ func hashPieces(ctx context.Context, files []*createFile, total, pl int64, piece
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, chunk)
-			h := sha1.New()
+			work := newWorker()
 			for {
 				job := next.Add(1) - 1
 				if job >= numJobs || ctx.Err() != nil {
 					return
 				}
-				p := job * batch
-				pos := p * pl
-				end := min((p+batch)*pl, total)
-				pieceEnd := min(pos+pl, total)
-				for pos < end {
-					b := buf[:min(chunk, end-pos)]
-					if err := of.readAt(b, pos); err != nil {
-						cancel(err)
-						return
-					}
-					for len(b) > 0 {
-						n := min(int64(len(b)), pieceEnd-pos)
-						h.Write(b[:n])
-						b, pos = b[n:], pos+n
-						if pos == pieceEnd {
-							h.Sum(pieces[p*20 : p*20])
-							h.Reset()
-							p++
-							pieceEnd = min(pos+pl, total)
-						}
-					}
+				n, err := work(job)
+				if err != nil {
+					cancel(err)
+					return
 				}
 				if progress != nil {
 					progressMu.Lock()
-					hashed += end - job*batch*pl
+					hashed += n
 					progress(hashed, total)
 					progressMu.Unlock()
 				}
@@ -369,10 +410,7 @@ func hashPieces(ctx context.Context, files []*createFile, total, pl int64, piece
 		}()
 	}
 	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return err
-	}
-	return nil
+	return context.Cause(ctx)
 }
 
 // openFiles opens files lazily as hashing reaches them and closes each once all its bytes are

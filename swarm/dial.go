@@ -20,12 +20,18 @@ const tcpHeadStart = 300 * time.Millisecond
 
 // addDialers gives the client its outgoing transports: the uTP sockets it
 // listens on, then TCP from the listen address (bans and peer identity are
-// per IP, so several clients on one machine can use 127.0.0.x).
+// per IP, so several clients on one machine can use 127.0.0.x). The
+// transport not preferred starts tcpHeadStart later: TCP by default, uTP
+// with Strategy.PreferTCP.
 func (e *Engine) addDialers() {
+	preferTCP := e.strategy().PreferTCP
 	utpOn := false
 	for _, l := range e.cl.Listeners() {
 		d, ok := l.(torrent.Dialer)
 		if ok && strings.HasPrefix(l.Addr().Network(), "udp") {
+			if preferTCP {
+				d = delayedDialer{Dialer: d, delay: tcpHeadStart}
+			}
 			e.cl.AddDialer(d)
 			utpOn = true
 		}
@@ -40,7 +46,7 @@ func (e *Engine) addDialers() {
 		}
 	}
 	var tcp torrent.Dialer = torrent.NetworkDialer{Network: network, Dialer: nd}
-	if utpOn {
+	if utpOn && !preferTCP {
 		tcp = delayedDialer{Dialer: tcp, delay: tcpHeadStart}
 	}
 	e.cl.AddDialer(tcp)

@@ -90,6 +90,9 @@ type Config struct {
 	SampleInterval time.Duration
 
 	Limits Limits
+	// Strategy is how pieces are shared in a swarm; the zero value is the
+	// default (strategy.go).
+	Strategy Strategy
 	// Discovery caps what the DHT, LSD and PEX accept; zero fields mean
 	// their defaults.
 	Discovery DiscoveryLimits

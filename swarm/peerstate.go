@@ -42,7 +42,29 @@ func (ps *peerStates) onMessage(pc *torrent.PeerConn, msg *pp.Message) {
 		ps.get(pc).interested.Store(true)
 	case pp.NotInterested:
 		ps.get(pc).interested.Store(false)
+	case pp.Bitfield:
+		if info := pc.Torrent().Info(); info != nil && !validBitfield(msg.Bitfield, info.NumPieces()) {
+			// BEP 3 says to drop a peer whose bitfield has the wrong
+			// length or spare bits set; the library would ignore the
+			// excess and keep it. Keepalive makes the library skip it.
+			msg.Keepalive = true
+			go pc.Close() // Close takes the lock we are called under
+		}
 	}
+}
+
+// validBitfield reports whether bf (whole bytes, as decoded) is the right
+// length for numPieces with its spare bits clear.
+func validBitfield(bf []bool, numPieces int) bool {
+	if len(bf) != (numPieces+7)/8*8 {
+		return false
+	}
+	for _, has := range bf[numPieces:] {
+		if has {
+			return false
+		}
+	}
+	return true
 }
 
 // peek reads a connection's state without recording it, so a connection

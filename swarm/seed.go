@@ -31,7 +31,8 @@ type Seeded struct {
 }
 
 // SeedPath creates a torrent of a file or folder (or reuses the one made
-// last time if no file changed) and seeds it from where it is.
+// last time if no file changed) and seeds it from where it is. With
+// opts.Hybrid the torrent is a hybrid v1+v2 one (see CreateOptions).
 func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) (*Seeded, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -119,7 +120,9 @@ func (e *Engine) seedCachePaths(abs string, opts CreateOptions) seedCache {
 		Private            bool
 		PieceLength        int64
 		Comment            string
-	}{abs, opts.Trackers, opts.WebSeeds, opts.Private, opts.PieceLength, opts.Comment})
+		// omitempty keeps the key of a v1 torrent what it was before hybrids existed.
+		Hybrid bool `json:",omitempty"`
+	}{abs, opts.Trackers, opts.WebSeeds, opts.Private, opts.PieceLength, opts.Comment, opts.Hybrid})
 	sum := sha1.Sum(key)
 	base := filepath.Join(e.cfg.StateDir, "seeds", hex.EncodeToString(sum[:]))
 	return seedCache{torrent: base + ".torrent", fingerprint: base + ".files"}

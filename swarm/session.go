@@ -177,10 +177,7 @@ func deleteTorrentFiles(dataDir string, info *metainfo.Info) error {
 	var errs []error
 	dirs := map[string]bool{}
 	for _, f := range info.UpvertedFiles() {
-		parts := append([]string{info.BestName()}, f.BestPath()...)
-		if info.BestName() == metainfo.NoName {
-			parts = f.BestPath()
-		}
+		parts := torrentFilePath(info, &f)
 		p := filepath.Join(append([]string{root}, parts...)...)
 		if !within(root, p) {
 			errs = append(errs, fmt.Errorf("delete %q: outside %s", p, root))

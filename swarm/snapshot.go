@@ -43,9 +43,12 @@ type TorrentView struct {
 	Name     string // terminal-safe
 	State    State
 	Err      string // terminal-safe, set in StateError
-	DataDir  string // the folder the torrent's name lives in
-	Magnet   string
-	Private  bool
+	// Warning is a problem that did not stop the torrent, such as a file
+	// changed on disk after it was verified (terminal-safe).
+	Warning string
+	DataDir string // the folder the torrent's name lives in
+	Magnet  string
+	Private bool
 
 	HasInfo     bool
 	Size        int64 // total bytes, 0 until metadata
@@ -304,6 +307,7 @@ func (m *managed) view(now time.Time) TorrentView {
 	tv.PeersConnected = len(tv.Peers)
 	tv.PeersKnown = tv.PeersConnected + stats.PendingPeers
 
+	tv.Warning = safeString(storageWarning(m.store))
 	switch {
 	case err != nil:
 		tv.State, tv.Err = StateError, safeString(err.Error())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -79,6 +80,7 @@ type managed struct {
 	rates       rateState
 	checking    bool
 	ready       bool // storage open and initial verification done
+	retrying    bool // a write failed; retryWrites will allow downloads again
 }
 
 // Add adds a parsed source. It returns once the torrent is in the engine;
@@ -219,6 +221,14 @@ func (m *managed) run(forceVerify bool) {
 		m.fail(fmt.Errorf("create data folder: %w", err))
 		return
 	}
+	// Data the user pointed us at to seed (verify, or every piece already
+	// recorded complete) is theirs, links and all, and is only read.
+	if !forceVerify && !m.e.allComplete(m.ih, info.NumPieces()) {
+		if err := checkStoragePaths(m.dataDir, info); err != nil {
+			m.fail(err)
+			return
+		}
+	}
 	// Checking from before storage opens, so no snapshot in between shows
 	// unchecked data as merely "downloading".
 	m.setChecking(true)
@@ -305,25 +315,70 @@ func (m *managed) fail(err error) {
 	m.e.notify()
 }
 
-// onWriteError runs when a block cannot be written (disk full, read-only
-// folder). Downloading stops with a visible error; verified pieces stay.
-// It retries after a while, so freeing space lets the download continue.
+// onWriteError runs (in a goroutine of its own) when a block cannot be
+// written: disk full, a read-only or vanished folder. Downloading stops
+// with a visible error; verified pieces stay, and blocks that did not reach
+// the disk fail their piece's check (without blaming the peer), so nothing
+// unverified is kept. One retry loop per torrent then allows downloading
+// again: as soon as there is room on a full disk, otherwise after
+// writeRetryInterval.
 func (m *managed) onWriteError(err error) {
-	m.fail(fmt.Errorf("write to %s: %w", m.dataDir, err))
-	go func() {
+	full := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	if full {
+		m.fail(fmt.Errorf("disk full in %s, waiting for space: %w", m.dataDir, err))
+	} else {
+		m.fail(fmt.Errorf("write to %s: %w", m.dataDir, err))
+	}
+	m.mu.Lock()
+	retrying := m.retrying
+	m.retrying = true
+	m.mu.Unlock()
+	if !retrying {
+		m.retryWrites(full)
+	}
+}
+
+// Write retries: how often free space is looked at, how much must be free
+// to try again, and the longest wait.
+const (
+	diskPollInterval   = time.Second
+	minFreeForRetry    = 4 << 20
+	writeRetryInterval = 30 * time.Second
+)
+
+func (m *managed) retryWrites(full bool) {
+	need := int64(minFreeForRetry)
+	if info := m.t.Info(); info != nil {
+		need = max(need, 2*info.PieceLength)
+	}
+	deadline := time.Now().Add(writeRetryInterval)
+	tick := time.NewTicker(diskPollInterval)
+	defer tick.Stop()
+	for {
 		select {
-		case <-time.After(30 * time.Second):
 		case <-m.ctx.Done():
 			return
+		case <-tick.C:
 		}
-		m.mu.Lock()
-		paused := m.paused
-		m.err = nil
-		m.mu.Unlock()
-		if !paused {
-			m.t.AllowDataDownload()
+		if time.Now().After(deadline) {
+			break
 		}
-	}()
+		if free, ok := freeBytes(m.dataDir); full && ok && free >= need {
+			break
+		}
+	}
+	// Cleared before downloading resumes, so a write failing right away
+	// starts the next round.
+	m.mu.Lock()
+	paused := m.paused
+	m.err = nil
+	m.retrying = false
+	m.mu.Unlock()
+	m.e.log.Info("retrying writes", "infohash", m.ih.HexString())
+	if !paused {
+		m.t.AllowDataDownload()
+	}
+	m.e.notify()
 }
 
 // applyPriorities sets file priorities; without any, the whole torrent.

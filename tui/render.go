@@ -60,6 +60,8 @@ func (m *Model) Render() string {
 		}
 		if t != nil && t.State == swarm.StateError && t.Err != "" {
 			msg = st.errInk.paint(fit("error: "+firstLine(textsafe.String(t.Err)), w))
+		} else if t != nil && t.Warning != "" {
+			msg = st.accent.paint(fit("warning: "+firstLine(textsafe.String(t.Warning)), w))
 		}
 	}
 	lines = append(lines, msg, m.statusBar(), m.footer)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -24,6 +25,12 @@ import (
 var shoalBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if fuzzing() {
+		// Fuzz targets call functions, not the binary: do not build it in
+		// the fuzzing process and each of its workers.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "shoal-cli-test")
 	if err != nil {
 		panic(err)
@@ -37,6 +44,15 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // offline keeps every test's traffic on the machine.

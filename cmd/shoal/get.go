@@ -16,6 +16,7 @@ func newGetCmd() *cobra.Command {
 	var sf swarmFlags
 	var out string
 	var seed bool
+	var limit seedLimit
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "get SOURCE...",
@@ -25,12 +26,17 @@ func newGetCmd() *cobra.Command {
 SOURCE is a magnet link, a .torrent file, an http(s) URL of a .torrent, or a
 bare infohash (40 hex characters). Progress goes to stderr: a live bar on a
 terminal, a line every few seconds otherwise. With --seed, shoal keeps
-seeding after the download until interrupted.
+seeding after the download until interrupted, or until every torrent has
+uploaded --seed-ratio times its size or seeded for --seed-time (either
+implies --seed): how recipients of a folder sent with 'shoal seed' pass it
+on to the others. A recipient that seeds also uploads to every peer while
+it downloads, and prefers TCP to uTP so the links stay full.
 
 Exit status: 0 every piece verified; 1 no peers or no progress before
 --timeout, a disk error, or interrupted; 2 a bad source or flag.`,
 		Example: `  shoal get 'magnet:?xt=urn:btih:...' -o ~/Downloads
   shoal get release.torrent --seed
+  shoal get 'magnet:?xt=urn:btih:...' --seed-ratio 2 --seed-time 1h
   shoal get https://example.org/file.torrent --timeout 10m`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -45,17 +51,21 @@ Exit status: 0 every piece verified; 1 no peers or no progress before
 			if out != "" {
 				sf.Data = out
 			}
-			return runGet(cmd.Context(), &sf, args, seed, timeout)
+			if err := limit.check(); err != nil {
+				return err
+			}
+			return runGet(cmd.Context(), &sf, args, seed || limit.set(), timeout, limit)
 		},
 	}
 	sf.register(cmd.Flags())
 	cmd.Flags().StringVarP(&out, "output", "o", "", "folder to download into (overrides --data)")
 	cmd.Flags().BoolVar(&seed, "seed", false, "keep seeding after the download completes, until interrupted")
+	limit.register(cmd.Flags())
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "give up when nothing arrives for this long (0 = wait forever)")
 	return cmd
 }
 
-func runGet(ctx context.Context, sf *swarmFlags, args []string, seedAfter bool, timeout time.Duration) error {
+func runGet(ctx context.Context, sf *swarmFlags, args []string, seedAfter bool, timeout time.Duration, limit seedLimit) error {
 	cfg, err := sf.engineConfig()
 	if err != nil {
 		return err
@@ -72,6 +82,15 @@ func runGet(ctx context.Context, sf *swarmFlags, args []string, seedAfter bool, 
 		sources = append(sources, src)
 	}
 	cfg.HTTPClient = httpClient
+	if seedAfter {
+		// A recipient that stays to seed is one of a fleet fed by one seed
+		// (bench/swarm/RESULTS.md): it uploads to every peer while it still
+		// downloads, so the ones ahead feed the ones behind, and it prefers
+		// TCP, which fills the links where uTP yields. One that leaves when
+		// done keeps the library's reciprocity, so a free-rider gets little.
+		cfg.Strategy.Cooperative = true
+		cfg.Strategy.PreferTCP = true
+	}
 	eng, err := swarm.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -143,6 +162,10 @@ func runGet(ctx context.Context, sf *swarmFlags, args []string, seedAfter bool, 
 				}
 			}
 			if !seedAfter {
+				return nil
+			}
+			if limit.reachedAll(snap, want, time.Now()) {
+				limit.report(rep, snap, want)
 				return nil
 			}
 			continue

@@ -58,9 +58,17 @@ func printInfo(w io.Writer, src *swarm.Source, asJSON bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("name:", meta.Name)
-	row("infohash:", meta.InfoHashV1)
+	if meta.InfoHashV1 != "" {
+		row("infohash:", meta.InfoHashV1)
+	}
 	if meta.InfoHashV2 != "" {
 		row("infohash v2:", meta.InfoHashV2)
+	}
+	switch {
+	case meta.InfoHashV1 != "" && meta.InfoHashV2 != "":
+		row("version:", "hybrid v1+v2 (BEP 52)")
+	case meta.InfoHashV2 != "":
+		row("version:", "v2 only (BEP 52): v1-only clients cannot use it")
 	}
 	if hasInfo {
 		row("size:", fmt.Sprintf("%s (%d bytes)", byterate.Size(meta.Size), meta.Size))
@@ -89,7 +97,13 @@ func printInfo(w io.Writer, src *swarm.Source, asJSON bool) error {
 	}
 	tw.Flush()
 	if len(meta.Files) > 0 {
-		fmt.Fprintf(w, "files (%d):\n", len(meta.Files))
+		n := 0
+		for _, f := range meta.Files {
+			if !f.Pad {
+				n++
+			}
+		}
+		fmt.Fprintf(w, "files (%d):\n", n)
 		for _, f := range meta.Files {
 			if f.Pad {
 				continue

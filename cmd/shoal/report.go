@@ -37,6 +37,7 @@ type torrentSeen struct {
 	metadata bool
 	done     bool
 	errored  string
+	warned   string
 }
 
 func newReporter(jsonOut bool) *reporter {
@@ -106,6 +107,13 @@ func (r *reporter) update(s *swarm.Snapshot, ihs map[string]bool) {
 		if tv.State == swarm.StateError && seen.errored != tv.Err {
 			seen.errored = tv.Err
 			r.event("error", map[string]any{"infohash": tv.InfoHash, "error": tv.Err})
+		}
+		if tv.Warning != "" && seen.warned != tv.Warning {
+			seen.warned = tv.Warning
+			r.event("warning", map[string]any{"infohash": tv.InfoHash, "warning": tv.Warning})
+			if !r.json {
+				r.human("warning: %s: %s", tv.Name, tv.Warning)
+			}
 		}
 		r.event("progress", map[string]any{"infohash": tv.InfoHash, "state": tv.State, "done": tv.Done,
 			"size": tv.Wanted, "down_rate": int64(tv.DownRate), "up_rate": int64(tv.UpRate),

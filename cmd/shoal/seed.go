@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"shoal/internal/atomicfile"
 	"shoal/internal/byterate"
@@ -26,6 +28,8 @@ type seedFlags struct {
 	comment      string
 	torrentOut   string
 	serveTracker string
+	qr           bool
+	limit        seedLimit
 }
 
 func newSeedCmd() *cobra.Command {
@@ -38,11 +42,21 @@ func newSeedCmd() *cobra.Command {
 Given a file or folder, shoal makes a v1 torrent of it (hashing on every
 core; reused on the next run if no file changed) and seeds it from where it
 is. Given a .torrent, it checks the data in --data and seeds it.
-The magnet link is the first line on stdout once shoal can serve.
-Seeding runs only while shoal runs.`,
+The magnet link is the first line on stdout once shoal can serve (--qr also
+draws it as a QR code on stderr). With --serve-tracker the tracker runs in
+this process and its URL goes in the torrent, so recipients need only the
+link; --webseed adds BEP 19 web seeds to the torrent and the link. Peer
+connections prefer TCP to uTP, to fill the links.
+Seeding runs only while shoal runs: until interrupted, or until it has
+uploaded --seed-ratio times the torrent's size (and every piece is also
+held by a connected peer, so the others can finish without it) or seeded
+for --seed-time. Recipients started with 'shoal get --seed' pass the
+folder on to each other; give them --seed-ratio or --seed-time too.`,
 		Example: `  shoal seed ./release
+  shoal seed ./folder --serve-tracker :6969 --qr
   shoal seed ./release --tracker udp://tracker.example:6969/announce --torrent-out release.torrent
-  shoal seed release.torrent --data /srv/files`,
+  shoal seed release.torrent --data /srv/files
+  shoal seed ./dataset --seed-ratio 1.5 --seed-time 2h`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return badInput(errors.New("seed needs exactly one PATH or FILE.torrent"))
@@ -51,6 +65,9 @@ Seeding runs only while shoal runs.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := f.applyConfigFile(cmd); err != nil {
+				return err
+			}
+			if err := f.limit.check(); err != nil {
 				return err
 			}
 			return runSeed(cmd.Context(), &f, args[0])
@@ -63,7 +80,9 @@ Seeding runs only while shoal runs.`,
 	fl.StringVar(&f.pieceLength, "piece-length", "", "piece length, e.g. 256K (default: chosen from the size)")
 	fl.StringVar(&f.comment, "comment", "", "comment to put in the torrent")
 	fl.StringVar(&f.torrentOut, "torrent-out", "", "also write the .torrent to this file")
+	f.limit.register(fl)
 	fl.StringVar(&f.serveTracker, "serve-tracker", "", "run the built-in tracker on ADDR (HTTP and UDP) and put its URL in the torrent")
+	fl.BoolVar(&f.qr, "qr", false, "also show the magnet link as a QR code (on stderr)")
 	return cmd
 }
 
@@ -97,6 +116,8 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 		f.Trackers = append(urls, f.Trackers...)
 		cfg.Trackers = f.Trackers
 	}
+	// Sending a folder to many recipients: fill the links (see get --seed).
+	cfg.Strategy.PreferTCP = true
 	eng, err := swarm.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -158,20 +179,33 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 	}
 	rep.added(ih, tv.Name, target)
 	rep.seen[ih].metadata, rep.seen[ih].done = true, true // reported just below
+	if f.qr {
+		// Before the link: whoever sees the link (or the done event) sees the code.
+		showQR(rep, magnet)
+	}
 	if f.JSON {
 		rep.event("done", map[string]any{"infohash": ih, "name": tv.Name, "size": tv.Size, "magnet": magnet, "listen": eng.ListenAddr()})
 	} else {
 		fmt.Println(magnet)
 		rep.human("seeding %s from %s on %s; Ctrl-C to stop (seeding runs only while shoal runs)", tv.Name, tv.DataDir, eng.ListenAddr())
 	}
-	// Seed until interrupted, reporting upload now and then.
+	// Seed until interrupted or the limits are reached, reporting upload
+	// now and then.
 	want := map[string]bool{ih: true}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-check.C:
+			snap := eng.Snapshot()
+			if f.limit.reachedAll(snap, want, time.Now()) && f.limit.passedOn(eng, ih) {
+				f.limit.report(rep, snap, want)
+				return nil
+			}
 		case <-tick.C:
 			snap := eng.Snapshot()
 			for _, tv := range snap.Torrents {
@@ -278,4 +312,117 @@ func reachableURL(u, bind string) string {
 	defer c.Close()
 	local := c.LocalAddr().(*net.UDPAddr).IP.String()
 	return strings.Replace(u, "127.0.0.1", local, 1)
+}
+
+// showQR draws the magnet link as a QR code on stderr, so stdout keeps
+// only the link (or the JSON events).
+func showQR(rep *reporter, magnet string) {
+	code, err := qrText(magnet, rep.tty && os.Getenv("NO_COLOR") == "")
+	if err != nil {
+		rep.human("--qr: %v", err)
+		return
+	}
+	fmt.Fprint(rep.err, code)
+}
+
+// seedLimit ends seeding once a torrent has given enough back: the first
+// limit reached ends it. Zero values mean no limit.
+type seedLimit struct {
+	ratio float64       // uploaded / size
+	time  time.Duration // since the torrent became complete
+}
+
+func (l *seedLimit) register(fs *pflag.FlagSet) {
+	fs.Float64Var(&l.ratio, "seed-ratio", 0, "stop seeding once uploaded is R times the torrent's size (0 = no limit)")
+	fs.DurationVar(&l.time, "seed-time", 0, "stop seeding after this long, e.g. 30m (0 = no limit)")
+}
+
+func (l seedLimit) set() bool { return l.ratio > 0 || l.time > 0 }
+
+func (l seedLimit) check() error {
+	if l.ratio < 0 || math.IsNaN(l.ratio) || math.IsInf(l.ratio, 0) {
+		return badInput(fmt.Errorf("--seed-ratio %v: want a number of at least 0", l.ratio))
+	}
+	if l.time < 0 {
+		return badInput(fmt.Errorf("--seed-time %v: want a duration of at least 0", l.time))
+	}
+	return nil
+}
+
+// reached reports whether a complete torrent has seeded enough.
+func (l seedLimit) reached(tv swarm.TorrentView, now time.Time) bool {
+	if !l.set() || !tv.Complete() {
+		return false
+	}
+	if l.ratio > 0 && tv.Size > 0 && float64(tv.Uploaded) >= l.ratio*float64(tv.Size) {
+		return true
+	}
+	return l.timeUp(tv, now)
+}
+
+func (l seedLimit) timeUp(tv swarm.TorrentView, now time.Time) bool {
+	return l.time > 0 && !tv.CompletedAt.IsZero() && now.Sub(tv.CompletedAt) >= l.time
+}
+
+// reachedAll reports whether every torrent in want has seeded enough.
+func (l seedLimit) reachedAll(snap *swarm.Snapshot, want map[string]bool, now time.Time) bool {
+	n := 0
+	for _, tv := range snap.Torrents {
+		if !want[tv.InfoHash] {
+			continue
+		}
+		if !l.reached(tv, now) {
+			return false
+		}
+		n++
+	}
+	return n == len(want)
+}
+
+// passedOn reports whether a seed may leave: its --seed-time is up, no
+// connected peer still downloads, or every piece is held by a connected
+// peer, so the others can finish without it.
+func (l seedLimit) passedOn(eng *swarm.Engine, ih string) bool {
+	for _, tv := range eng.Snapshot().Torrents {
+		if tv.InfoHash != ih {
+			continue
+		}
+		if l.timeUp(tv, time.Now()) {
+			return true
+		}
+		leechers := 0
+		for _, p := range tv.Peers {
+			if !p.Seed {
+				leechers++
+			}
+		}
+		if leechers == 0 {
+			return true
+		}
+	}
+	avail, err := eng.Availability(ih)
+	if err != nil || len(avail) == 0 {
+		return false
+	}
+	for _, n := range avail {
+		if n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (l seedLimit) report(rep *reporter, snap *swarm.Snapshot, want map[string]bool) {
+	for _, tv := range snap.Torrents {
+		if !want[tv.InfoHash] {
+			continue
+		}
+		seeded := time.Since(tv.CompletedAt).Round(time.Second)
+		if rep.json {
+			rep.event("seeded", map[string]any{"infohash": tv.InfoHash, "name": tv.Name, "uploaded": tv.Uploaded,
+				"ratio": tv.Ratio, "seconds": seeded.Seconds()})
+		} else {
+			rep.human("seeded %s: uploaded %s (ratio %.2f) in %s; stopping", tv.Name, byterate.Size(tv.Uploaded), tv.Ratio, seeded)
+		}
+	}
 }

@@ -1,0 +1,98 @@
+package swarm
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// Issue 7: a file of a seeded folder rewritten while it is seeded is
+// noticed; its changed piece is no longer served (the leecher sees no
+// hash failure from us), its unchanged pieces are checked again and still
+// served, and the seed reports it.
+func TestSeedStopsServingChangedFile(t *testing.T) {
+	checkEveryRead(t)
+	content := filepath.Join(t.TempDir(), "release")
+	const size = 4 << 20
+	makeFolder(t, content, map[string]int64{"a.bin": size, "b.bin": 1 << 20})
+	scfg := testConfig(t, "127.0.0.2")
+	if os.Getenv("SHOAL_TEST_VERBOSE") != "" {
+		scfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	seeder := newEngine(t, scfg)
+	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+
+	// Rewrite a.bin in place with one byte changed, in its third piece.
+	a := filepath.Join(content, "a.bin")
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const changed = 2*(256<<10) + 1000
+	data[changed] ^= 0xff
+	if err := os.WriteFile(a, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Make the change visible even on a file system with coarse times.
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(a, later, later)
+
+	cfg := testConfig(t, "127.0.0.3")
+	cfg.Peers = []string{seeder.ListenAddr()}
+	if os.Getenv("SHOAL_TEST_VERBOSE") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("side", "leecher")
+	}
+	leecher := newEngine(t, cfg)
+	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder.mu.Lock()
+	m := seeder.torrents[metainfo.NewHashFromHex(seeded.InfoHash)]
+	seeder.mu.Unlock()
+	// The leecher's first requests make the seed read a.bin and notice.
+	bad := changed / (256 << 10)
+	sv := waitFor(t, seeder, seeded.InfoHash, 30*time.Second, func(tv TorrentView) bool {
+		return tv.HasInfo && tv.Pieces[bad] != PieceComplete && storageWarning(m.store) != ""
+	})
+	if w := storageWarning(m.store); !strings.Contains(w, "a.bin") || !strings.Contains(w, "changed on disk") {
+		t.Fatalf("seed's storage warning %q does not report a.bin changed", w)
+	}
+	// Pieces of the changed file that still match are checked again and
+	// kept; only the changed one is lost.
+	sv = waitFor(t, seeder, seeded.InfoHash, 30*time.Second, func(tv TorrentView) bool { return tv.Done == tv.Size-tv.PieceLength })
+	for i, p := range sv.Pieces {
+		if (p == PieceComplete) == (i == bad) {
+			t.Fatalf("seed piece %d state %v; only piece %d changed", i, p, bad)
+		}
+	}
+	// Whatever the leecher got, none of it failed its hash check, and it
+	// got no block of the changed piece.
+	lv := waitFor(t, leecher, ih, 10*time.Second, func(tv TorrentView) bool { return tv.HasInfo })
+	if n := leecherHashFailures(t, leecher, ih); n != 0 {
+		t.Fatalf("leecher saw %d pieces fail their hash check", n)
+	}
+	if lv.Pieces[bad] != PieceMissing {
+		t.Fatalf("leecher's copy of the changed piece %d is %v, want missing", bad, lv.Pieces[bad])
+	}
+}
+
+// leecherHashFailures counts pieces that failed their hash check.
+func leecherHashFailures(t *testing.T, e *Engine, ih string) int64 {
+	t.Helper()
+	e.mu.Lock()
+	m := e.torrents[metainfo.NewHashFromHex(ih)]
+	e.mu.Unlock()
+	st := m.t.Stats()
+	return st.PiecesDirtiedBad.Int64()
+}
