@@ -32,9 +32,10 @@ import (
 // torrents out with pad files and asks for the tail of a file in a whole 16 KiB block;
 // anacrolix/torrent v1.62.0 takes such a request as "chunk overflows piece" and drops the
 // connection, so libtorrent never gets the last block of an unaligned file from shoal. The
-// fix is a patch to the library, testdata/hybrid/anacrolix-v1.62.0-padding.patch; set this to
-// true once the engine builds with it. Downloads by shoal from libtorrent do not depend on it.
-const engineServesPadding = false
+// engine builds with the patched copy in third_party/anacrolix-torrent
+// (third_party/patches/anacrolix-torrent-v1.62.0-padding.patch); false skips the tests that need it.
+// Downloads by shoal from libtorrent do not depend on it.
+const engineServesPadding = true
 
 func requirePaddingServed(t *testing.T) {
 	t.Helper()

@@ -157,19 +157,7 @@ func TestCorruptingPeersBannedDownloadCompletes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, leecher, ih, 90*time.Second, func(tv TorrentView) bool { return tv.Complete() })
-	dir := leecher.Snapshot().Torrents[0].DataDir
-	if got, want := treeHash(t, filepath.Join(dir, "payload.bin")), treeHash(t, content); got != want {
-		t.Fatal("downloaded data differs from the original")
-	}
-	var banned []string
-	for _, s := range leecher.cl.BadPeerIPs() {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			t.Fatalf("banned address %q: %v", s, err)
-		}
-		banned = append(banned, a.Unmap().String())
-	}
+	banned := completeAndBanned(t, leecher, ih, content)
 	for _, ip := range badIPs {
 		if !slices.Contains(banned, ip) {
 			t.Errorf("corrupting peer %s not banned (banned: %v)", ip, banned)
@@ -192,4 +180,60 @@ func TestCorruptingPeersBannedDownloadCompletes(t *testing.T) {
 		}
 	}
 	t.Logf("corrupt peers sent %d bytes in all; banned %v", sentBad, banned)
+}
+
+// TestSmartBanCatchesCorruptPeer: a peer sending corrupt blocks is banned
+// by the smart ban, which compares each block it sent with the piece once
+// the piece passes. The peers are given directly (--peer), so the library
+// trusts them and its other rule (ban the one peer that sent a whole failed
+// piece) never applies: only the smart ban can catch this one. It needs our
+// storage, which answers the hash check itself, to read a piece back when
+// it passes after failing (third_party/patches/*-smartban.patch).
+func TestSmartBanCatchesCorruptPeer(t *testing.T) {
+	content := filepath.Join(t.TempDir(), "payload.bin")
+	makeFolder(t, filepath.Dir(content), map[string]int64{"payload.bin": 2 << 20})
+	honestCfg := testConfig(t, "127.0.0.5")
+	honestCfg.UpLimit = 1 << 20 // slow, so the corrupt peer serves a good part
+	honest := newEngine(t, honestCfg)
+	seeded, err := honest.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, honest, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	bad := corruptPeer(t, "127.0.0.2", filepath.Dir(content), seeded.TorrentBytes)
+
+	cfg := testConfig(t, "127.0.0.6")
+	cfg.Peers = []string{fmt.Sprintf("127.0.0.2:%d", bad.LocalPort()), honest.ListenAddr()}
+	leecher := newEngine(t, cfg)
+	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	banned := completeAndBanned(t, leecher, ih, content)
+	if !slices.Contains(banned, "127.0.0.2") {
+		t.Errorf("corrupting peer not banned (banned: %v)", banned)
+	}
+	if slices.Contains(banned, "127.0.0.5") {
+		t.Errorf("the honest seed was banned (banned: %v)", banned)
+	}
+}
+
+// completeAndBanned waits for the leecher to complete ih, checks its data
+// against content, and returns the IPs it banned.
+func completeAndBanned(t *testing.T, leecher *Engine, ih, content string) []string {
+	t.Helper()
+	waitFor(t, leecher, ih, 90*time.Second, func(tv TorrentView) bool { return tv.Complete() })
+	dir := leecher.Snapshot().Torrents[0].DataDir
+	if got, want := treeHash(t, filepath.Join(dir, filepath.Base(content))), treeHash(t, content); got != want {
+		t.Fatal("downloaded data differs from the original")
+	}
+	var banned []string
+	for _, s := range leecher.cl.BadPeerIPs() {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			t.Fatalf("banned address %q: %v", s, err)
+		}
+		banned = append(banned, a.Unmap().String())
+	}
+	return banned
 }

@@ -160,6 +160,19 @@ func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
 		{"request for piece 2^32-1", func(p *wirePeer) { p.send(msgRequest, 1<<32-1, 0, 16<<10) }},
 		{"request overflowing its piece", func(p *wirePeer) { p.send(msgRequest, 0, 64<<10-8<<10, 16<<10) }},
 		{"request with begin past the piece", func(p *wirePeer) { p.send(msgRequest, 3, 1<<31, 16<<10) }},
+		{"request flood", func(p *wirePeer) {
+			// 3,000 distinct one-byte requests in one write, never reading the
+			// replies: far beyond the 1,024 the seed lets a peer queue.
+			var b []byte
+			for i := range 3000 {
+				b = binary.BigEndian.AppendUint32(b, 13)
+				b = append(b, msgRequest)
+				b = binary.BigEndian.AppendUint32(b, uint32(i%pieces))
+				b = binary.BigEndian.AppendUint32(b, uint32(i/pieces))
+				b = binary.BigEndian.AppendUint32(b, 1)
+			}
+			p.conn.Write(b)
+		}},
 		{"bitfield a byte too long", func(p *wirePeer) { p.sendRaw(msgBitfield, 0xff, 0xff, 0x00) }},
 		{"bitfield a byte too short", func(p *wirePeer) { p.sendRaw(msgBitfield, 0xff) }},
 	}

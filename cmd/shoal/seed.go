@@ -29,6 +29,7 @@ type seedFlags struct {
 	torrentOut   string
 	serveTracker string
 	qr           bool
+	hybrid       bool
 	limit        seedLimit
 }
 
@@ -39,8 +40,8 @@ func newSeedCmd() *cobra.Command {
 		Short: "Seed a file or folder (making its torrent) or a .torrent's data; print the magnet link",
 		Long: `Seed a file or folder, or the data of a .torrent, until interrupted.
 
-Given a file or folder, shoal makes a v1 torrent of it (hashing on every
-core; reused on the next run if no file changed) and seeds it from where it
+Given a file or folder, shoal makes a v1 torrent of it (--hybrid: v1+v2;
+hashing on every core; reused on the next run if no file changed) and seeds it from where it
 is. Given a .torrent, it checks the data in --data and seeds it.
 The magnet link is the first line on stdout once shoal can serve (--qr also
 draws it as a QR code on stderr). With --serve-tracker the tracker runs in
@@ -80,6 +81,7 @@ folder on to each other; give them --seed-ratio or --seed-time too.`,
 	fl.StringVar(&f.pieceLength, "piece-length", "", "piece length, e.g. 256K (default: chosen from the size)")
 	fl.StringVar(&f.comment, "comment", "", "comment to put in the torrent")
 	fl.StringVar(&f.torrentOut, "torrent-out", "", "also write the .torrent to this file")
+	fl.BoolVar(&f.hybrid, "hybrid", false, "make a hybrid v1+v2 torrent (BEP 52, with BEP 47 pad files)")
 	f.limit.register(fl)
 	fl.StringVar(&f.serveTracker, "serve-tracker", "", "run the built-in tracker on ADDR (HTTP and UDP) and put its URL in the torrent")
 	fl.BoolVar(&f.qr, "qr", false, "also show the magnet link as a QR code (on stderr)")
@@ -148,6 +150,7 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 			PieceLength: pieceLength,
 			Comment:     f.comment,
 			CreatedBy:   "shoal " + swarm.Version,
+			Hybrid:      f.hybrid,
 		})
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
