@@ -11,7 +11,7 @@ PKGS    := ./...
 UTP_DIR := swarm/utp
 FUZZTIME ?= 30s
 
-.PHONY: all build test test-short vet lint vulncheck fuzz demo bench clean
+.PHONY: all build test test-short race vet lint vulncheck fuzz demo bench clean
 
 all: build
 
@@ -43,6 +43,11 @@ test: vet
 # golang.org/x/vulndb module (scripts/vulncheck.sh).
 vulncheck:
 	./scripts/vulncheck.sh
+
+# The race detector over the packages that run in-process (interop drives
+# built binaries): about 4 minutes here, so not part of `make test`.
+race:
+	$(GO) test -race -count=1 -timeout 30m ./swarm/... ./tracker/... ./cmd/... ./tui/... ./internal/...
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
