@@ -536,6 +536,11 @@ func (w *pieceHash) flushRun() error {
 // writeDisk writes to the file storage, then notes the write so the
 // change check does not take it for someone else's.
 func (w *pieceHash) writeDisk(b []byte, off int64) (int, error) {
+	// Noted before as well as after: a change check between the write and
+	// the note would take our write for someone else's.
+	if w.files != nil {
+		w.files.wrote(w.off+off, w.off+off+int64(len(b)))
+	}
 	n, err := w.up.WriteAt(b, off)
 	if w.files != nil {
 		w.files.wrote(w.off+off, w.off+off+int64(len(b)))

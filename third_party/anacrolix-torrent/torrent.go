@@ -3001,7 +3001,8 @@ func (t *Torrent) finishHash(index pieceIndex) {
 		}
 		t.smartBanCache.ForgetBlockSeq(iterRange(t.pieceRequestIndexBegin(index), t.pieceRequestIndexBegin(index+1)))
 		p.state().smartBanPending = false
-	} else if copyErr == nil {
+	} else if copyErr == nil && t.hasSmartbanDataForPiece(index) {
+		// Peers sent blocks of this piece (not a check of data already on disk).
 		p.state().smartBanPending = true
 	}
 	p.state().hashing = false
