@@ -215,7 +215,7 @@ func (a *announcer) run(key int32) {
 		Slogger:      m.e.log,
 	})
 	if err != nil {
-		a.setResult("error", err.Error(), nil)
+		a.setResult("error", err.Error(), nil, 0) // the URL is unusable: no next announce
 		<-a.stop
 		return
 	}
@@ -244,18 +244,15 @@ func (a *announcer) run(key int32) {
 		a.mu.Unlock()
 		resp, err := a.announce(client, key, event, announceTimeout)
 		if err != nil {
-			a.setResult("error", err.Error(), nil)
 			wait = backoff
 			backoff = min(backoff*2, maxFailureBackoff)
+			a.setResult("error", err.Error(), nil, wait)
 		} else {
 			backoff = firstFailureBackoff
 			event = tracker.None
-			a.setResult("ok", "", &resp)
 			wait = announceWait(resp.Interval, m.lonely())
+			a.setResult("ok", "", &resp, wait)
 		}
-		a.mu.Lock()
-		a.next = time.Now().Add(wait)
-		a.mu.Unlock()
 		m.e.notify()
 	}
 }
@@ -335,12 +332,19 @@ func (a *announcer) announce(client tracker.Client, key int32, event tracker.Ann
 	return resp, nil
 }
 
-func (a *announcer) setResult(status, errMsg string, resp *tracker.AnnounceResponse) {
+// setResult records an announce's outcome and when the next one is due
+// (none for wait 0), in one step, so a snapshot never shows one without the
+// other.
+func (a *announcer) setResult(status, errMsg string, resp *tracker.AnnounceResponse, wait time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.status = status
 	a.lastErr = errMsg
 	a.lastAnnounce = time.Now()
+	a.next = time.Time{}
+	if wait > 0 {
+		a.next = a.lastAnnounce.Add(wait)
+	}
 	if resp != nil {
 		a.seeders = int(resp.Seeders)
 		a.leechers = int(resp.Leechers)

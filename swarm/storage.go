@@ -1,9 +1,11 @@
 package swarm
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 )
@@ -65,7 +67,7 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 					return
 				}
 				bad++
-			} else if !p.State().Complete {
+			} else if !settledComplete(m.ctx, p) {
 				bad++
 			}
 		}
@@ -73,6 +75,20 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 			m.fail(fmt.Errorf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", file, bad))
 		}
 	}()
+}
+
+// settledComplete reports whether p is complete once the library has
+// recorded its latest hash check: VerifyDataContext returns when the hash
+// is known, a moment before the piece's state says what it found.
+func settledComplete(ctx context.Context, p torrent.Piece) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := p.State()
+		if !st.Hashing && !st.QueuedForHash && !st.Marking || time.Now().After(deadline) || ctx.Err() != nil {
+			return st.Complete
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // storageWarning says what went wrong with a torrent's data on disk while

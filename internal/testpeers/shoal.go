@@ -109,15 +109,17 @@ var QuietFlags = []string{"--no-dht", "--no-lsd", "--no-upnp", "--no-pex"}
 // loopbackSeq hands out host addresses in 127.0.0.0/8 to tests of this binary.
 var loopbackSeq atomic.Uint32
 
-// LoopbackIP returns a 127.0.x.y address no other test of this binary uses, so peers of
+// LoopbackIP returns a 127.x.y.z address no other test of this binary uses, so peers of
 // parallel tests never share an IP (libraries ban and count connections per IP). Linux routes
-// all of 127/8 to lo, so any of them can be bound without setup. The third octet comes from the
-// pid so that test binaries running at once (go test ./... runs packages in parallel) use
-// different addresses too; the host part starts at .10, clear of 127.0.0.1 and the .2/.3 of
-// examples.
+// all of 127/8 to lo, so any of them can be bound without setup. The second and third octets
+// come from the pid so that test binaries running at once (go test ./... runs packages in
+// parallel) use different addresses too; the host part starts at .10.
 func LoopbackIP() string {
 	n := int(loopbackSeq.Add(1)) - 1
-	return fmt.Sprintf("127.0.%d.%d", (os.Getpid()+n/240)%250+1, 10+n%240)
+	// The process ID picks the second and third bytes, so test binaries that run at the same
+	// time (go test runs packages in parallel) do not share addresses.
+	pid := os.Getpid() + n/240
+	return fmt.Sprintf("127.%d.%d.%d", (pid/250)%250+1, pid%250+1, 10+n%240)
 }
 
 // FreePort returns a port free for both TCP and UDP on ip (BitTorrent clients listen on both
