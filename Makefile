@@ -24,7 +24,7 @@ build:
 vet:
 	$(GO) vet $(PKGS)
 	cd $(UTP_DIR) && $(GO) vet ./...
-	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
 lint: vet

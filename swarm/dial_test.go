@@ -33,16 +33,11 @@ func TestDialPrefersUTP(t *testing.T) {
 		{ip: "127.0.0.23", preferTCP: true},
 	} {
 		cfg := testConfig(t, tc.ip)
-		cfg.Peers = []string{seeder.ListenAddr()}
 		cfg.NoUTP = tc.noUTP
 		cfg.Strategy.PreferTCP = tc.preferTCP
 		// Slow enough that the connection is still up when sampled.
 		cfg.DownLimit = 1 << 20
-		leecher := newEngine(t, cfg)
-		ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 		tv := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return len(tv.Peers) > 0 && tv.Done > 0 })
 		for _, p := range tv.Peers {
 			if p.UTP != tc.wantUTP {

@@ -45,6 +45,19 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	return e
 }
 
+// leechFrom starts an engine with cfg that dials peers directly and adds the
+// torrent of magnet; it returns the engine and the torrent's infohash.
+func leechFrom(t testing.TB, cfg Config, magnet string, peers ...string) (*Engine, string) {
+	t.Helper()
+	cfg.Peers = peers
+	e := newEngine(t, cfg)
+	ih, err := e.Add(context.Background(), parse(t, magnet), AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, ih
+}
+
 // makeFolder writes files of the given sizes with random content.
 func makeFolder(t testing.TB, root string, sizes map[string]int64) {
 	t.Helper()

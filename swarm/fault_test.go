@@ -46,12 +46,7 @@ func TestDiskFullPausesAndResumes(t *testing.T) {
 
 	cfg := testConfig(t, "127.0.0.3")
 	cfg.DataDir = dir
-	cfg.Peers = []string{seeder.ListenAddr()}
-	leecher := newEngine(t, cfg)
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 	failed := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.State == StateError })
 	if !strings.Contains(failed.Err, "disk full") || !strings.Contains(failed.Err, "no space left on device") {
 		t.Errorf("error shown: %q, want it to say the disk is full", failed.Err)
@@ -100,12 +95,7 @@ func TestReadOnlyFolderClearError(t *testing.T) {
 	}
 	cfg := testConfig(t, "127.0.0.5")
 	cfg.DataDir = dir
-	cfg.Peers = []string{seeder.ListenAddr()}
-	leecher := newEngine(t, cfg)
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 	tv := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.State == StateError })
 	if !strings.Contains(tv.Err, "read-only file system") || !strings.Contains(tv.Err, dir) {
 		t.Errorf("error shown: %q, want the folder and \"read-only file system\"", tv.Err)

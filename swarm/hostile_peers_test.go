@@ -203,12 +203,7 @@ func TestSmartBanCatchesCorruptPeer(t *testing.T) {
 	bad := corruptPeer(t, "127.0.0.2", filepath.Dir(content), seeded.TorrentBytes)
 
 	cfg := testConfig(t, "127.0.0.6")
-	cfg.Peers = []string{fmt.Sprintf("127.0.0.2:%d", bad.LocalPort()), honest.ListenAddr()}
-	leecher := newEngine(t, cfg)
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, fmt.Sprintf("127.0.0.2:%d", bad.LocalPort()), honest.ListenAddr())
 	banned := completeAndBanned(t, leecher, ih, content)
 	if !slices.Contains(banned, "127.0.0.2") {
 		t.Errorf("corrupting peer not banned (banned: %v)", banned)

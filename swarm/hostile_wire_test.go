@@ -198,12 +198,7 @@ func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
 	}
 	// Everyone else is still served: a leecher downloads the torrent.
 	cfg := testConfig(t, "127.0.0.3")
-	cfg.Peers = []string{addr}
-	leecher := newEngine(t, cfg)
-	lih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, lih := leechFrom(t, cfg, seeded.Magnet, addr)
 	waitFor(t, leecher, lih, 20*time.Second, func(tv TorrentView) bool { return tv.Complete() })
 	if got, want := treeHash(t, filepath.Join(cfg.DataDir, "w.bin")), treeHash(t, content); got != want {
 		t.Fatal("data differs")

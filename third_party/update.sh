@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds third_party/anacrolix-torrent: github.com/anacrolix/torrent at the
 # version below, from the Go module cache (or the proxy), without its tests,
-# commands and FUSE package, with our patches applied. go.mod replaces the
+# commands and FUSE package, with our patches applied, then gofmt'd. go.mod replaces the
 # module with this folder. Drop a patch once the library carries the fix, and
 # the folder and the replace once no patch is left.
 set -euo pipefail
@@ -18,3 +18,6 @@ rm -rf cmd fs tests test analysis Dockerfile justfile go.work go.work.sum TODO N
 for p in ../patches/anacrolix-torrent-"$version"-*.patch; do
   patch -p1 --no-backup-if-mismatch < "$p"
 done
+# The project's gofmt check covers this folder too; upstream has a few files
+# formatted by an older gofmt.
+gofmt -w .

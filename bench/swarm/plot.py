@@ -14,17 +14,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from swarm import rate_bps  # the same parsing of tc rates as the benchmark
+
 COLORS = {("shoal", "final"): "#1f77b4", ("shoal", "utp"): "#2ca02c", ("shoal", "tcp"): "#9467bd", ("shoal", "default"): "#1f77b4",
           ("libtorrent", "lt"): "#d62728", ("libtorrent", "default"): "#d62728"}
 PALETTE = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b"]
-
-
-def rate_bps(r):
-    r = r.lower()
-    for suf, mul in (("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)):
-        if r.endswith(suf):
-            return float(r[: -len(suf)]) * mul
-    return float(r)
 
 
 def main():
