@@ -5,6 +5,7 @@ GO      ?= go
 # module proxy on first use.
 export GOTOOLCHAIN ?= go1.27.3
 BIN     ?= bin/shoal
+TRACKER_BIN ?= bin/shoal-tracker
 PKGS    := ./...
 # swarm/utp is a module of its own (it stands in for github.com/anacrolix/go-utp),
 # so ./... does not reach it: its tests run separately.
@@ -20,6 +21,7 @@ all: build
 # fewer resident pages (bench/tracker/RESULTS.md).
 build:
 	CGO_ENABLED=0 $(GO) build -tags nosqlite -o $(BIN) ./cmd/shoal
+	CGO_ENABLED=0 $(GO) build -o $(TRACKER_BIN) ./cmd/shoal-tracker
 
 vet:
 	$(GO) vet $(PKGS)

@@ -8,7 +8,8 @@
 #
 #   bench/tracker/mem.sh [NAME=BINARY[,VAR=VALUE...] ...]      (as root: opentracker chroots)
 #
-# Without arguments it builds ./cmd/shoal and measures it as "shoal". A variant's VAR=VALUE
+# Without arguments it builds ./cmd/shoal and ./cmd/shoal-tracker as `make build` does and
+# measures both (`shoal tracker …` and `shoal-tracker …`). A variant's VAR=VALUE
 # pairs are put in its environment (e.g. shoal-gogc50=/tmp/shoal,GOGC=50). Prints a Markdown
 # table (also written to $WORK/mem.md). Needs: go, opentracker, python3.
 set -euo pipefail
@@ -30,8 +31,9 @@ done
 
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
-  (cd "$REPO" && go build -o "$WORK/shoal" ./cmd/shoal)
-  VARIANTS=("shoal=$WORK/shoal")
+  (cd "$REPO" && CGO_ENABLED=0 go build -tags nosqlite -o "$WORK/shoal" ./cmd/shoal &&
+    CGO_ENABLED=0 go build -o "$WORK/shoal-tracker" ./cmd/shoal-tracker)
+  VARIANTS=("shoal=$WORK/shoal" "shoal-tracker=$WORK/shoal-tracker")
 fi
 (cd "$REPO" && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
 sync # a binary just built has dirty pages in the page cache; a deployed one does not
@@ -78,7 +80,9 @@ for v in "${VARIANTS[@]}"; do
   IFS=, read -r -a parts <<<"$rest"
   bin=${parts[0]}
   envs=("${parts[@]:1}")
-  measure "$name" env "${envs[@]}" "$bin" tracker --http 127.0.0.1:$PORT --udp 127.0.0.1:$PORT
+  sub=(tracker)
+  case "$(basename "$bin")" in shoal-tracker*) sub=() ;; esac # the tracker-only binary has no subcommand
+  measure "$name" env "${envs[@]}" "$bin" "${sub[@]}" --http 127.0.0.1:$PORT --udp 127.0.0.1:$PORT
 done
 run_ot opentracker-again
 

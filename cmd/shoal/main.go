@@ -14,6 +14,7 @@ import (
 
 	"shoal/internal/textsafe"
 	"shoal/swarm"
+	"shoal/tracker/trackercmd"
 )
 
 // exitError carries the process exit status with an error: 2 for bad input
@@ -69,7 +70,7 @@ Seeding runs only while shoal runs.`,
 		newSeedCmd(),
 		newCreateCmd(),
 		newInfoCmd(),
-		newTrackerCmd(),
+		trackercmd.New(),
 		newVersionCmd(),
 		newOpenCmd(),
 	)

@@ -11,36 +11,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	anacrolixtracker "github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/types/infohash"
+
+	"shoal/internal/testpeers"
+	"shoal/tracker/trackercmd"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger's writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTrackerCmdServesAndStops(t *testing.T) {
-	cmd := newTrackerCmd()
-	var logs syncBuffer
+	cmd := trackercmd.New()
+	var logs testpeers.SyncBuffer
 	cmd.SetErr(&logs)
 	cmd.SetOut(io.Discard)
 	cmd.SetArgs([]string{"--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--interval", "1m", "--min-interval", "10s"})
@@ -48,17 +32,12 @@ func TestTrackerCmdServesAndStops(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	metricsRE := regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`)
-	var metrics string
-	for deadline := time.Now().Add(10 * time.Second); metrics == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := metricsRE.FindStringSubmatch(logs.String()); m != nil {
-			metrics = m[1]
-		}
-	}
-	if metrics == "" {
+	m := testpeers.WaitSubmatch(&logs, regexp.MustCompile(`metrics=(127\.0\.0\.1:\d+)`), 10*time.Second)
+	if m == nil {
 		cancel()
 		t.Fatalf("no 'tracker serving' log line: %s", logs.String())
 	}
+	metrics := m[1]
 	resp, err := http.Get("http://" + metrics + "/stats")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +66,7 @@ func TestTrackerCmdRejectsBadFlags(t *testing.T) {
 		append([]string{"--allow", "/nonexistent/allow-list"}, local...),
 		append([]string{"--interval", "1m", "--min-interval", "2m"}, local...),
 	} {
-		cmd := newTrackerCmd()
+		cmd := trackercmd.New()
 		cmd.SetErr(io.Discard)
 		cmd.SetOut(io.Discard)
 		cmd.SetArgs(args)
@@ -100,14 +79,14 @@ func TestTrackerCmdRejectsBadFlags(t *testing.T) {
 // trackerProc is the built `shoal tracker` binary, running.
 type trackerProc struct {
 	cmd       *exec.Cmd
-	logs      *syncBuffer
+	logs      *testpeers.SyncBuffer
 	http, udp string
 	exited    chan error
 }
 
 func startTrackerBinary(t *testing.T, args ...string) *trackerProc {
 	t.Helper()
-	p := &trackerProc{logs: &syncBuffer{}, exited: make(chan error, 1)}
+	p := &trackerProc{logs: &testpeers.SyncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(shoalBin, append([]string{"tracker", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--interval", "5s", "--min-interval", "1s"}, args...)...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -120,12 +99,9 @@ func startTrackerBinary(t *testing.T, args ...string) *trackerProc {
 			t.Logf("tracker log:\n%s", p.logs.String())
 		}
 	})
-	re := regexp.MustCompile(`http=(127\.0\.0\.1:\d+) udp=(127\.0\.0\.1:\d+)`)
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(p.logs.String()); m != nil {
-			p.http, p.udp = m[1], m[2]
-			return p
-		}
+	if m := testpeers.WaitSubmatch(p.logs, regexp.MustCompile(`http=(127\.0\.0\.1:\d+) udp=(127\.0\.0\.1:\d+)`), 10*time.Second); m != nil {
+		p.http, p.udp = m[1], m[2]
+		return p
 	}
 	t.Fatalf("shoal tracker printed no 'tracker serving' line: %s", p.logs.String())
 	return nil
@@ -222,7 +198,7 @@ func TestTrackerBinaryLibtorrentSwarm(t *testing.T) {
 				t.Fatalf("make torrent: %v %s", err, out)
 			}
 			seeder := exec.Command("/usr/bin/python3", script, "seed", torrent, seedDir, "127.0.0.2")
-			var seedOut syncBuffer
+			var seedOut testpeers.SyncBuffer
 			seeder.Stdout, seeder.Stderr = &seedOut, &seedOut
 			if err := seeder.Start(); err != nil {
 				t.Fatal(err)

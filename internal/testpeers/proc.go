@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -315,4 +316,31 @@ func run(ctx context.Context, argv ...string) (string, error) {
 		return string(out), fmt.Errorf("%s: %w", shellQuote(argv), err)
 	}
 	return string(out), nil
+}
+
+// SyncBuffer is a bytes.Buffer safe for a process's or logger's writes while a test reads it.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// WaitSubmatch polls s until re matches it and returns the submatches, or nil after within.
+func WaitSubmatch(s fmt.Stringer, re *regexp.Regexp, within time.Duration) []string {
+	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(s.String()); m != nil || time.Now().After(deadline) {
+			return m
+		}
+	}
 }

@@ -1,6 +1,7 @@
-// Package memory is the tracker's in-memory peer store: torrents in shards, each shard a
-// sorted slice of torrents, each torrent's IPv4 and IPv6 swarms sorted slices of 7- and
-// 19-byte records (address, port, and one byte for the seeder flag and the announce time).
+// Package memory is the tracker's in-memory peer store: torrents in a table of fixed slots,
+// found through shards that each keep a sorted index of their infohashes; each torrent's IPv4
+// and IPv6 swarms are sorted slices of 7- and 19-byte records (address, port, and one byte for
+// the seeder flag and the announce time).
 // No per-peer pointer, map entry or peer_id: about 8 bytes per IPv4 peer in all at 100 peers
 // a torrent. It keeps the rules of package store (checked by its conformance suite).
 package memory
@@ -35,35 +36,67 @@ type Store struct {
 	tick      time.Duration // the unit of a peer's announce time
 	ttlTicks  uint32        // the TTL in ticks, at most 64
 	torrents  atomic.Int64  // torrents held, all shards, for the MaxTorrents check
+	table     torrentTable
 	shards    [shardCount]shard
 }
 
-// A shard's torrents are a slice sorted by infohash, the torrents themselves in it: no map and
-// no pointer per torrent, so a torrent costs its 88 bytes plus spare capacity (a Go map would
-// add about 40 bytes of slot and control per entry, and a pointer to a separate allocation).
-// Creating or dropping a torrent moves the torrents after it in the shard, at most a few
-// hundred at a million torrents.
+// A shard indexes its torrents in a slice of keys sorted by infohash: the hash's first 8 bytes
+// and the torrent's slot in the table (torrentTable says why the torrents are not in the
+// shard). 12 bytes a torrent; no map (a Go map would add about 40 bytes of slot and control per
+// entry). Creating or dropping a torrent moves the keys after it, at most a few thousand bytes
+// at a million torrents.
 type shard struct {
 	mu       sync.Mutex
-	torrents []torrent
+	index    []torrentKey
 	seeders  int
 	leechers int
 	_        [16]byte // pad to a cache line so neighbouring shards' locks do not share one
 }
+
+// torrentKey finds a torrent: the first 8 bytes of its infohash, big-endian in two halves
+// (which decide the order but for a tie, then settled on the torrent's whole hash), and its
+// slot in the table.
+type torrentKey struct{ hi, lo, slot uint32 }
+
+func (k torrentKey) prefix() uint64 { return uint64(k.hi)<<32 | uint64(k.lo) }
 
 // torrent is one infohash's two swarms. A peer's announce time is kept in the 7 bits of its
 // record's meta as an offset in ticks from base; when an announce is more than maxOffset
 // ticks past base, base moves up (rebase) and the records with it, those already expired
 // to offset 0.
 type torrent struct {
-	hash       store.InfoHash
+	hashTail   [12]byte // the infohash's last 12 bytes; the first 8 are in the shard's key
 	base       uint32
 	v4         peerList[peer4]
-	v6         peerList[peer6]
+	v6         *peerList[peer6] // nil while the torrent has no IPv6 peer, as most have not
 	seeders    int32
 	leechers   int32
 	downloaded uint32
 }
+
+// A torrent costs 64 bytes in the table and 12 in its shard's index.
+const torrentSize = 64
+
+func (t *torrent) ipv6() peerList[peer6] {
+	if t.v6 == nil {
+		return nil
+	}
+	return *t.v6
+}
+
+func (t *torrent) setIPv6(l peerList[peer6]) {
+	switch {
+	case len(l) == 0:
+		t.v6 = nil
+	case t.v6 == nil:
+		t.v6 = new(peerList[peer6]) // not &l, which would put every call's l on the heap
+		*t.v6 = l
+	default:
+		*t.v6 = l
+	}
+}
+
+func (t *torrent) peers() int { return len(t.v4) + len(t.ipv6()) }
 
 var _ store.Store = (*Store)(nil)
 
@@ -73,7 +106,7 @@ const minTick = 4 * time.Second
 // New returns an empty store; zero fields of limits take their defaults.
 func New(limits store.Limits) *Store {
 	limits = limits.WithDefaults()
-	s := &Store{limits: limits, epoch: time.Now()}
+	s := &Store{limits: limits, epoch: time.Now(), table: newTorrentTable(limits.MaxTorrents)}
 	for i := range s.shardKeys {
 		s.shardKeys[i] = rand.Uint64()
 	}
@@ -110,22 +143,21 @@ func (s *Store) shardOf(h store.InfoHash) *shard {
 	return &s.shards[x>>(64-shardBits)]
 }
 
-// find returns where the torrent h is, or would be inserted, in the shard.
-func (sh *shard) find(h store.InfoHash) (int, bool) {
+// find returns where the torrent h is, or would be inserted, in the shard's index.
+func (s *Store) find(sh *shard, h store.InfoHash) (int, bool) {
 	// Infohashes are uniform, so their first 8 bytes almost always decide; the rest are
-	// compared only on a tie there.
+	// compared, on the torrent itself, only on a tie there.
 	key := binary.BigEndian.Uint64(h[:8])
-	lo, hi := 0, len(sh.torrents)
+	lo, hi := 0, len(sh.index)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		th := &sh.torrents[m].hash
-		if k := binary.BigEndian.Uint64(th[:8]); k < key || k == key && bytes.Compare(th[8:], h[8:]) < 0 {
+		if k := sh.index[m].prefix(); k < key || k == key && bytes.Compare(s.table.at(sh.index[m].slot).hashTail[:], h[8:]) < 0 {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	return lo, lo < len(sh.torrents) && sh.torrents[lo].hash == h
+	return lo, lo < len(sh.index) && sh.index[lo].prefix() == key && s.table.at(sh.index[lo].slot).hashTail == [12]byte(h[8:])
 }
 
 // ticks returns now in ticks since the store's epoch.
@@ -155,7 +187,7 @@ func (s *Store) offset(t *torrent, nowTicks uint32) uint32 {
 	newBase := nowTicks - s.ttlTicks - 1
 	shift := newBase - t.base
 	t.v4.rebase(shift)
-	t.v6.rebase(shift)
+	t.ipv6().rebase(shift)
 	t.base = newBase
 	return nowTicks - newBase
 }
@@ -169,18 +201,28 @@ func (s *Store) Announce(_ context.Context, a store.Announce, out []netip.AddrPo
 	sh := s.shardOf(a.InfoHash)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	i, found := sh.find(a.InfoHash)
+	i, found := s.find(sh, a.InfoHash)
 	if !found {
 		if a.Event == store.EventStopped {
 			return out, store.Counts{}, nil
 		}
-		if s.torrents.Add(1) > int64(s.limits.MaxTorrents) {
+		slot, ok := uint32(0), false
+		if s.torrents.Add(1) <= int64(s.limits.MaxTorrents) {
+			slot, ok = s.table.alloc()
+		}
+		if !ok {
 			s.torrents.Add(-1)
 			return out, store.Counts{}, fmt.Errorf("announce %v: %w (%d)", a.InfoHash, store.ErrTooManyTorrents, s.limits.MaxTorrents)
 		}
-		sh.torrents = insertAt(sh.torrents, i, torrent{hash: a.InfoHash, base: nowTicks})
+		*s.table.at(slot) = torrent{hashTail: [12]byte(a.InfoHash[8:]), base: nowTicks}
+		sh.index = insertAt(sh.index, i, torrentKey{
+			hi:   binary.BigEndian.Uint32(a.InfoHash[0:4]),
+			lo:   binary.BigEndian.Uint32(a.InfoHash[4:8]),
+			slot: slot,
+		})
 	}
-	t := &sh.torrents[i]
+	slot := sh.index[i].slot
+	t := s.table.at(slot)
 	m := newMeta(s.offset(t, nowTicks), a.Left == 0)
 	minOff := s.minOffset(t, nowTicks)
 	var change peerChange
@@ -194,9 +236,11 @@ func (s *Store) Announce(_ context.Context, a store.Announce, out []netip.AddrPo
 	} else {
 		self := newPeer6(a.Peer, m)
 		var at int
-		t.v6, change, at = update(t.v6, self, a.Event, s.canAdd(t))
+		var v6 peerList[peer6]
+		v6, change, at = update(t.ipv6(), self, a.Event, s.canAdd(t))
+		t.setIPv6(v6)
 		if a.Event != store.EventStopped {
-			out = t.v6.pick(out, a.NumWant, at, minOff)
+			out = v6.pick(out, a.NumWant, at, minOff)
 		}
 	}
 	t.seeders += int32(change.seeders)
@@ -205,16 +249,17 @@ func (s *Store) Announce(_ context.Context, a store.Announce, out []netip.AddrPo
 	sh.seeders += change.seeders
 	sh.leechers += change.leechers
 	counts := t.counts()
-	if len(t.v4) == 0 && len(t.v6) == 0 {
+	if t.peers() == 0 {
 		// Only a stop (or a full swarm refusing a peer) leaves a torrent empty here.
-		sh.torrents = slices.Delete(sh.torrents, i, i+1)
+		sh.index = slices.Delete(sh.index, i, i+1)
+		s.table.release(slot)
 		s.torrents.Add(-1)
 	}
 	return out, counts, nil
 }
 
 func (s *Store) canAdd(t *torrent) bool {
-	return len(t.v4)+len(t.v6) < s.limits.MaxPeersPerTorrent
+	return t.peers() < s.limits.MaxPeersPerTorrent
 }
 
 func (t *torrent) counts() store.Counts {
@@ -266,8 +311,8 @@ func (s *Store) Scrape(_ context.Context, hashes []store.InfoHash, out []store.C
 		sh := s.shardOf(h)
 		sh.mu.Lock()
 		var c store.Counts
-		if i, found := sh.find(h); found {
-			c = sh.torrents[i].counts()
+		if i, found := s.find(sh, h); found {
+			c = s.table.at(sh.index[i].slot).counts()
 		}
 		sh.mu.Unlock()
 		out = append(out, c)
@@ -275,35 +320,44 @@ func (s *Store) Scrape(_ context.Context, hashes []store.InfoHash, out []store.C
 	return out, nil
 }
 
-// Collect implements store.Store. It holds one shard's lock at a time.
+// Collect implements store.Store. It holds one shard's lock at a time. When more than half the
+// table's slots are free it also moves torrents down into free slots, so that the chunks at
+// the top of the table empty and are given back (torrentTable).
 func (s *Store) Collect(_ context.Context, now time.Time) error {
 	nowTicks := s.ticks(now)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		kept := sh.torrents[:0]
-		for j := range sh.torrents {
-			t := &sh.torrents[j]
+		kept := sh.index[:0]
+		for _, k := range sh.index {
+			t := s.table.at(k.slot)
 			minOff := s.minOffset(t, nowTicks)
 			var gone4, gone6 peerChange
 			t.v4, gone4.seeders, gone4.leechers = t.v4.collect(minOff)
-			t.v6, gone6.seeders, gone6.leechers = t.v6.collect(minOff)
+			var v6 peerList[peer6]
+			v6, gone6.seeders, gone6.leechers = t.ipv6().collect(minOff)
+			t.setIPv6(v6)
 			seeders, leechers := gone4.seeders+gone6.seeders, gone4.leechers+gone6.leechers
 			t.seeders -= int32(seeders)
 			t.leechers -= int32(leechers)
 			sh.seeders -= seeders
 			sh.leechers -= leechers
-			if len(t.v4) == 0 && len(t.v6) == 0 {
+			if t.peers() == 0 {
+				s.table.release(k.slot)
 				s.torrents.Add(-1)
 				continue
 			}
-			kept = append(kept, *t)
+			kept = append(kept, k)
 		}
-		clear(sh.torrents[len(kept):]) // drop the freed torrents' list pointers
 		if cap(kept) > 16 && len(kept) < cap(kept)/4 {
 			kept = slices.Clip(slices.Clone(kept))
 		}
-		sh.torrents = kept
+		sh.index = kept
+		if s.table.sparse() {
+			for j := range sh.index {
+				sh.index[j].slot = s.table.relocate(sh.index[j].slot)
+			}
+		}
 		sh.mu.Unlock()
 	}
 	return nil
@@ -315,7 +369,7 @@ func (s *Store) Totals(context.Context) (store.Totals, error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		t.Torrents += len(sh.torrents)
+		t.Torrents += len(sh.index)
 		t.Seeders += sh.seeders
 		t.Leechers += sh.leechers
 		sh.mu.Unlock()

@@ -50,9 +50,10 @@ func TestShardSortedThroughChurn(t *testing.T) {
 		}
 	}
 	for i := range s.shards {
-		ts := s.shards[i].torrents
-		for j := 1; j < len(ts); j++ {
-			if string(ts[j-1].hash[:]) >= string(ts[j].hash[:]) {
+		ix := s.shards[i].index
+		for j := 1; j < len(ix); j++ {
+			a, b := ix[j-1], ix[j]
+			if a.prefix() > b.prefix() || a.prefix() == b.prefix() && string(s.table.at(a.slot).hashTail[:]) >= string(s.table.at(b.slot).hashTail[:]) {
 				t.Fatalf("shard %d out of order at %d", i, j)
 			}
 		}
@@ -69,8 +70,14 @@ func TestShardSortedThroughChurn(t *testing.T) {
 	}
 }
 
-// A record's size is the store's memory per peer.
+// A record's size is the store's memory per peer; a torrent's, per torrent.
 func TestRecordSizes(t *testing.T) {
+	if n := unsafe.Sizeof(torrent{}); n != torrentSize {
+		t.Errorf("torrent is %d bytes, want %d", n, torrentSize)
+	}
+	if n := unsafe.Sizeof(torrentKey{}); n != 12 {
+		t.Errorf("torrentKey is %d bytes, want 12", n)
+	}
 	if n := unsafe.Sizeof(peer4{}); n != 7 {
 		t.Errorf("peer4 is %d bytes, want 7", n)
 	}
