@@ -1,6 +1,6 @@
 // Package trackercmd is the tracker's command line, shared by `shoal tracker` and the
 // tracker-only binary `shoal-tracker` (cmd/shoal-tracker), which leaves the client and the
-// terminal UI out: 40% of the executable, and 2.5 MiB less resident memory, for a server
+// terminal UI out: 40% of the executable, and 2 MiB less resident memory, for a server
 // that only tracks (bench/tracker/RESULTS.md).
 package trackercmd
 
