@@ -26,23 +26,10 @@ import (
 // infohash it handshakes with the truncated SHA-256 one, and, coming from a magnet link, it
 // must also fetch the piece layers with BEP 52 hash requests before it can check a piece by
 // its v2 hashes. A magnet link with one xt is how libtorrent is made to know only one.
-
-// engineServesPadding says whether shoal's engine answers a request that runs past the end of
-// a file into the padding that follows it in a v2 or hybrid torrent. libtorrent lays those
-// torrents out with pad files and asks for the tail of a file in a whole 16 KiB block;
-// anacrolix/torrent v1.62.0 takes such a request as "chunk overflows piece" and drops the
-// connection, so libtorrent never gets the last block of an unaligned file from shoal. The
-// engine builds with the patched copy in third_party/anacrolix-torrent
-// (third_party/patches/anacrolix-torrent-v1.62.0-padding.patch); false skips the tests that need it.
-// Downloads by shoal from libtorrent do not depend on it.
-const engineServesPadding = true
-
-func requirePaddingServed(t *testing.T) {
-	t.Helper()
-	if !engineServesPadding {
-		t.Skip("shoal's engine (anacrolix/torrent v1.62.0 unpatched) drops requests that reach into BEP 47 padding; see engineServesPadding")
-	}
-}
+//
+// libtorrent asks for the tail of an unaligned file in a whole 16 KiB block that runs into the
+// padding after it, which unpatched anacrolix/torrent v1.62.0 drops the connection for; shoal
+// serves it thanks to third_party/patches/anacrolix-torrent-v1.62.0-padding.patch.
 
 // hybridTree has names whose v1 "/"-joined order differs from the BEP 52 file-tree order
 // ("a b/x" sorts before "a/x" joined, after it by component), files that straddle piece
@@ -98,6 +85,20 @@ func hashes(t *testing.T, torrent string) (v1, v2, name string) {
 	return v1, v2, info.BestName()
 }
 
+// hybridPayload writes a test's data under a new folder: hybridTree as "tree" when multi,
+// else testpeers.SingleFileSize bytes as "single.bin" (content from seed+1).
+func hybridPayload(t *testing.T, multi bool, seed uint64) testpeers.Payload {
+	t.Helper()
+	p := testpeers.Payload{Dir: filepath.Join(t.TempDir(), "src"), Name: "single.bin"}
+	if multi {
+		p.Name = "tree"
+		testpeers.WriteTree(t, p.Path(), hybridTree, seed)
+	} else {
+		testpeers.WriteFile(t, p.Path(), testpeers.SingleFileSize, seed+1)
+	}
+	return p
+}
+
 func magnetV1(ih, name string) string {
 	return "magnet:?xt=urn:btih:" + ih + "&dn=" + url.QueryEscape(name)
 }
@@ -124,17 +125,10 @@ func TestHybridShoalSeedsLibtorrentGets(t *testing.T) {
 		{"file as v1", false, false, "v1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			requirePaddingServed(t)
 			t.Parallel()
 			ctx := newCtx(t)
 			testpeers.Libtorrent(t)
-			p := testpeers.Payload{Dir: filepath.Join(t.TempDir(), "src"), Name: "single.bin"}
-			if c.multi {
-				p.Name = "tree"
-				testpeers.WriteTree(t, p.Path(), hybridTree, 505)
-			} else {
-				testpeers.WriteFile(t, p.Path(), testpeers.SingleFileSize, 506)
-			}
+			p := hybridPayload(t, c.multi, 505)
 			torrent := filepath.Join(t.TempDir(), "shoal.torrent")
 			var seed *shoalSeed
 			if c.create {
@@ -182,10 +176,8 @@ func TestHybridShoalSeedsLibtorrentGets(t *testing.T) {
 // back on: libtorrent checks every piece against the piece layers shoal sends it in answer to
 // its hash requests.
 func TestV2OnlyShoalSeedsLibtorrentGets(t *testing.T) {
-	requirePaddingServed(t)
 	ctx := newCtx(t)
-	p := testpeers.Payload{Dir: filepath.Join(t.TempDir(), "src"), Name: "tree"}
-	testpeers.WriteTree(t, p.Path(), hybridTree, 507)
+	p := hybridPayload(t, true, 507)
 	torrent := ltCreate(t, ctx, p.Path(), 64<<10, "v2")
 	v1, v2, name := hashes(t, torrent)
 	if v1 != "" || v2 == "" {
@@ -212,39 +204,33 @@ func TestV2OnlyShoalSeedsLibtorrentGets(t *testing.T) {
 // hybrid one by a magnet link carrying only the v1 infohash.
 func TestHybridLibtorrentSeedsShoalGets(t *testing.T) {
 	for _, c := range []struct {
-		name   string
-		mode   string // lt_create.py --mode
-		multi  bool
-		magnet bool
+		name  string
+		mode  string // lt_create.py --mode
+		multi bool
+		join  string // "v1", "v2" (magnet with that infohash only) or "torrent"
 	}{
-		{"hybrid folder by torrent", "hybrid", true, false},
-		{"hybrid folder by v2 magnet", "hybrid", true, true},
-		{"hybrid folder by v1 magnet", "hybrid", true, true},
-		{"hybrid file by torrent", "hybrid", false, false},
-		{"v2 folder by torrent", "v2", true, false},
-		{"v2 folder by magnet", "v2", true, true},
-		{"v2 file by torrent", "v2", false, false},
+		{"hybrid folder by torrent", "hybrid", true, "torrent"},
+		{"hybrid folder by v2 magnet", "hybrid", true, "v2"},
+		{"hybrid folder by v1 magnet", "hybrid", true, "v1"},
+		{"hybrid file by torrent", "hybrid", false, "torrent"},
+		{"v2 folder by torrent", "v2", true, "torrent"},
+		{"v2 folder by magnet", "v2", true, "v2"},
+		{"v2 file by torrent", "v2", false, "torrent"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := newCtx(t)
-			p := testpeers.Payload{Dir: filepath.Join(t.TempDir(), "src"), Name: "single.bin"}
-			if c.multi {
-				p.Name = "tree"
-				testpeers.WriteTree(t, p.Path(), hybridTree, 508)
-			} else {
-				testpeers.WriteFile(t, p.Path(), testpeers.SingleFileSize, 509)
-			}
+			p := hybridPayload(t, c.multi, 508)
 			torrent := ltCreate(t, ctx, p.Path(), 32<<10, c.mode)
 			v1, v2, name := hashes(t, torrent)
 			seed := testpeers.StartLibtorrent(t, ctx, testpeers.LTOptions{
 				Torrent: torrent, Save: p.Dir, Listen: testpeers.LoopbackIP() + ":0", Seed: true,
 			})
 			source := torrent
-			switch {
-			case c.magnet && strings.Contains(c.name, "v1 magnet"):
+			switch c.join {
+			case "v1":
 				source = magnetV1(v1, name)
-			case c.magnet:
+			case "v2":
 				source = magnetV2(v2, name)
 			}
 			dst := t.TempDir()

@@ -28,7 +28,9 @@ fuzz_one() {
 }
 
 fuzz_module() {
-  for pkg in $(go list ./...); do
+  local pkgs
+  pkgs=$(go list ./...) # not in the for: a failing go list would fuzz nothing and pass
+  for pkg in $pkgs; do
     dir=$(go list -f '{{.Dir}}' "$pkg")
     for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
       echo "fuzz $pkg $target ($fuzztime)"

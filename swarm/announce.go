@@ -371,15 +371,12 @@ func (a *announcer) view() TrackerView {
 // a real port, and an IP that is neither missing, unspecified, multicast
 // nor broadcast (a tracker must not make us send to those).
 func usablePeer(ip net.IP, port int) bool {
-	if port <= 0 || port > 65535 || ip == nil {
-		return false
-	}
 	a, ok := netip.AddrFromSlice(ip)
-	if !ok {
+	if !ok || port <= 0 || port > 65535 {
 		return false
 	}
 	a = a.Unmap()
-	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
+	return !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // errLocalTracker refuses a dial to this machine or its link for a tracker

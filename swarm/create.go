@@ -105,6 +105,10 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 	if err != nil {
 		return nil, fmt.Errorf("create torrent of %s: %w", quote(abs), err)
 	}
+	if opts.Hybrid {
+		// A hybrid torrent lists its files in file-tree order, not the walk's.
+		sortFileTreeOrder(files)
+	}
 	var total int64
 	for _, f := range files {
 		f.offset = total
@@ -124,12 +128,6 @@ func Create(ctx context.Context, root string, opts CreateOptions) (*Created, err
 	var infoBytes []byte
 	var pieceLayers map[string]string
 	if opts.Hybrid {
-		sortFileTreeOrder(files)
-		var off int64
-		for _, f := range files {
-			f.offset = off
-			off += f.size
-		}
 		infoBytes, pieceLayers, err = buildHybrid(ctx, name, files, total, pl, opts, lim)
 	} else {
 		infoBytes, err = buildV1(ctx, name, files, total, pl, opts, lim)

@@ -344,19 +344,25 @@ func TestCreateDetectsChange(t *testing.T) {
 	}
 }
 
+// TestCreateCancel: cancelling stops hashing, v1 or hybrid, with the context's error.
 func TestCreateCancel(t *testing.T) {
 	root := writeTree(t, "r", map[string]int{"a": 16 << 20})
-	ctx, cancel := context.WithCancel(context.Background())
-	calls := 0
-	_, err := Create(ctx, root, CreateOptions{PieceLength: 16 << 10, Progress: func(int64, int64) {
-		calls++
-		cancel()
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
-	if calls > runtime.GOMAXPROCS(0) { // each worker finishes at most the batch it is in
-		t.Errorf("hashing went on after cancel: %d progress calls", calls)
+	for _, hybrid := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hybrid=%v", hybrid), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			calls := 0
+			_, err := Create(ctx, root, CreateOptions{Hybrid: hybrid, PieceLength: 16 << 10, Progress: func(int64, int64) {
+				calls++
+				cancel()
+			}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("err = %v", err)
+			}
+			if calls > runtime.GOMAXPROCS(0) { // each worker finishes at most the batch it is in
+				t.Errorf("hashing went on after cancel: %d progress calls", calls)
+			}
+		})
 	}
 }
 

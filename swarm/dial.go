@@ -24,7 +24,7 @@ const tcpHeadStart = 300 * time.Millisecond
 // transport not preferred starts tcpHeadStart later: TCP by default, uTP
 // with Strategy.PreferTCP.
 func (e *Engine) addDialers() {
-	preferTCP := e.strategy().PreferTCP
+	preferTCP := e.strategy.PreferTCP
 	utpOn := false
 	for _, l := range e.cl.Listeners() {
 		d, ok := l.(torrent.Dialer)

@@ -113,6 +113,9 @@ type Engine struct {
 	downLimit    *rate.Limiter
 	listenIP     net.IP
 	httpClient   *http.Client
+	// strategy is Config.Strategy with SHOAL_STRATEGY applied, resolved
+	// once in New (strategy.go).
+	strategy Strategy
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -156,6 +159,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 		changed:    make(chan struct{}, 1),
 		kick:       make(chan struct{}, 1),
 		httpClient: cfg.HTTPClient,
+		strategy:   effectiveStrategy(cfg),
 	}
 	if e.httpClient == nil {
 		e.httpClient = &http.Client{Timeout: 60 * time.Second}
@@ -295,10 +299,10 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	default:
 		tc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: true, RequirePreferred: false}
 	}
-	// Choking policy (see doc.go): seeds upload to everyone; a torrent
-	// still downloading uploads to a peer only while that peer gives back.
+	// Choking policy (see doc.go): seeds upload to everyone; while a
+	// torrent downloads, configureStrategy decides (tit-for-tat unless
+	// Strategy.Cooperative).
 	tc.Seed = true
-	tc.DisableAggressiveUpload = true
 	tc.NoUpload = c.NoUpload
 	// Own limiters: the library's default is a process-wide shared value.
 	e.upLimiter = rate.NewLimiter(rate.Inf, math.MaxInt32)

@@ -46,16 +46,35 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 }
 
 // leechFrom starts an engine with cfg that dials peers directly and adds the
-// torrent of magnet; it returns the engine and the torrent's infohash.
-func leechFrom(t testing.TB, cfg Config, magnet string, peers ...string) (*Engine, string) {
+// torrent of source (a magnet link or a .torrent file, as ParseSource takes);
+// it returns the engine and the torrent's infohash.
+func leechFrom(t testing.TB, cfg Config, source string, peers ...string) (*Engine, string) {
 	t.Helper()
 	cfg.Peers = peers
 	e := newEngine(t, cfg)
-	ih, err := e.Add(context.Background(), parse(t, magnet), AddOptions{})
+	ih, err := e.Add(context.Background(), parse(t, source), AddOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e, ih
+}
+
+// seedFrom writes files of the given sizes (makeFolder; paths relative to a
+// new temporary folder), starts an engine with cfg that seeds name there (one
+// of the files, or a folder holding some) with opts, and waits until it
+// seeds. It returns the engine, the torrent and the path seeded.
+func seedFrom(t testing.TB, cfg Config, name string, files map[string]int64, opts CreateOptions) (*Engine, *Seeded, string) {
+	t.Helper()
+	dir := t.TempDir()
+	makeFolder(t, dir, files)
+	content := filepath.Join(dir, name)
+	e := newEngine(t, cfg)
+	seeded, err := e.SeedPath(context.Background(), content, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, e, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	return e, seeded, content
 }
 
 // makeFolder writes files of the given sizes with random content.
@@ -141,22 +160,11 @@ func parse(t testing.TB, raw string) *Source {
 }
 
 func TestSeedAndGetByMagnet(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "release")
-	makeFolder(t, content, map[string]int64{"a.bin": 3<<20 + 17, "sub/b.txt": 100_000, "sub/deeper/c": 1})
-	seeder := newEngine(t, testConfig(t, "127.0.0.2"))
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	seeder, seeded, content := seedFrom(t, testConfig(t, "127.0.0.2"), "release",
+		map[string]int64{"release/a.bin": 3<<20 + 17, "release/sub/b.txt": 100_000, "release/sub/deeper/c": 1}, CreateOptions{})
 
 	cfg := testConfig(t, "127.0.0.3")
-	cfg.Peers = []string{seeder.ListenAddr()}
-	leecher := newEngine(t, cfg)
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 	if ih != seeded.InfoHash {
 		t.Fatalf("leecher infohash %s, seeder %s", ih, seeded.InfoHash)
 	}
@@ -175,28 +183,13 @@ func TestSeedAndGetByMagnet(t *testing.T) {
 // A finished seed restarts without hashing anything again, and a leecher
 // restarted after a partial download keeps every verified piece.
 func TestRestartKeepsVerifiedPieces(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "data.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"data.bin": 8 << 20})
 	seedCfg := testConfig(t, "127.0.0.4")
 	seedCfg.UpLimit = 2 << 20 // slow enough to stop half way
-	seeder := newEngine(t, seedCfg)
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	seeder, seeded, content := seedFrom(t, seedCfg, "data.bin", map[string]int64{"data.bin": 8 << 20}, CreateOptions{PieceLength: 64 << 10})
 
 	cfg := testConfig(t, "127.0.0.5")
-	cfg.Peers = []string{seeder.ListenAddr()}
 	cfg.RestoreSession = true
-	leecher, err := New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 	half := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.Done >= 3<<20 })
 	partial := 0 // pieces with unverified blocks when the leecher stops
 	for _, p := range leecher.Snapshot().Torrents[0].Pieces {
@@ -207,9 +200,8 @@ func TestRestartKeepsVerifiedPieces(t *testing.T) {
 	if err := leecher.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The session brings the torrent back by itself. With no peers, what
-	// it has after checking is what survived the restart.
-	cfg.Peers = nil
+	// The session brings the torrent back by itself. With no peers (cfg
+	// has none), what it has after checking is what survived the restart.
 	leecher2 := newEngine(t, cfg)
 	if n := len(leecher2.Snapshot().Torrents); n != 1 {
 		t.Fatalf("restored %d torrents, want 1", n)
@@ -259,16 +251,9 @@ func TestTitForTatFreeRiderFinishesLast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("swarm of five engines")
 	}
-	content := filepath.Join(t.TempDir(), "f.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"f.bin": 6 << 20})
 	seedCfg := testConfig(t, "127.0.0.10")
 	seedCfg.UpLimit = 256 << 10
-	seeder := newEngine(t, seedCfg)
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 32 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	seeder, seeded, _ := seedFrom(t, seedCfg, "f.bin", map[string]int64{"f.bin": 6 << 20}, CreateOptions{PieceLength: 32 << 10})
 
 	ips := []string{"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"} // the last is the free-rider
 	engines := make([]*Engine, len(ips))
@@ -290,10 +275,8 @@ func TestTitForTatFreeRiderFinishesLast(t *testing.T) {
 		}
 		e.cfg.Peers = peers
 	}
-	ihs := make([]string, len(engines))
-	for i, e := range engines {
-		ihs[i], err = e.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-		if err != nil {
+	for _, e := range engines {
+		if _, err := e.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,23 +87,12 @@ func must(t *testing.T, err error) {
 // holds a link where the torrent's file goes stops with an error and
 // writes nothing through the link.
 func TestDownloadRefusesPlantedSymlink(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "payload.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"payload.bin": 200_000})
-	seeder := newEngine(t, testConfig(t, "127.0.0.2"))
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	seeder, seeded, _ := seedFrom(t, testConfig(t, "127.0.0.2"), "payload.bin", map[string]int64{"payload.bin": 200_000}, CreateOptions{})
 	cfg := testConfig(t, "127.0.0.3")
-	cfg.Peers = []string{seeder.ListenAddr()}
 	victim := filepath.Join(t.TempDir(), "authorized_keys")
 	must(t, os.WriteFile(victim, []byte("precious"), 0o600))
 	must(t, os.Symlink(victim, filepath.Join(cfg.DataDir, "payload.bin.part")))
-	leecher := newEngine(t, cfg)
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, seeder.ListenAddr())
 	tv := waitFor(t, leecher, ih, 20*time.Second, func(tv TorrentView) bool { return tv.State == StateError })
 	if !strings.Contains(tv.Err, "refusing to write through symlink") {
 		t.Errorf("error: %q", tv.Err)

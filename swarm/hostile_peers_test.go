@@ -128,17 +128,10 @@ func fakeTracker(t *testing.T, interval int, peers []string) *httptest.Server {
 // pieces again and ends with the right data. Pieces are four blocks long,
 // so a piece can mix blocks from several peers.
 func TestCorruptingPeersBannedDownloadCompletes(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "payload.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"payload.bin": 4 << 20})
 	honestCfg := testConfig(t, "127.0.0.5")
 	// Slow, so the leecher asks the corrupting peers for most pieces.
 	honestCfg.UpLimit = 1 << 20
-	honest := newEngine(t, honestCfg)
-	seeded, err := honest.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, honest, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	honest, seeded, content := seedFrom(t, honestCfg, "payload.bin", map[string]int64{"payload.bin": 4 << 20}, CreateOptions{PieceLength: 64 << 10})
 
 	badIPs := []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
 	peers := []string{}
@@ -152,11 +145,7 @@ func TestCorruptingPeersBannedDownloadCompletes(t *testing.T) {
 	peers = append(peers, honest.ListenAddr())
 	tr := fakeTracker(t, 1800, peers)
 
-	leecher := newEngine(t, testConfig(t, "127.0.0.6"))
-	ih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet+"&tr="+url.QueryEscape(tr.URL+"/announce")), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, ih := leechFrom(t, testConfig(t, "127.0.0.6"), seeded.Magnet+"&tr="+url.QueryEscape(tr.URL+"/announce"))
 	banned := completeAndBanned(t, leecher, ih, content)
 	for _, ip := range badIPs {
 		if !slices.Contains(banned, ip) {
@@ -190,20 +179,12 @@ func TestCorruptingPeersBannedDownloadCompletes(t *testing.T) {
 // storage, which answers the hash check itself, to read a piece back when
 // it passes after failing (third_party/patches/*-smartban.patch).
 func TestSmartBanCatchesCorruptPeer(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "payload.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"payload.bin": 2 << 20})
 	honestCfg := testConfig(t, "127.0.0.5")
 	honestCfg.UpLimit = 1 << 20 // slow, so the corrupt peer serves a good part
-	honest := newEngine(t, honestCfg)
-	seeded, err := honest.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, honest, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	honest, seeded, content := seedFrom(t, honestCfg, "payload.bin", map[string]int64{"payload.bin": 2 << 20}, CreateOptions{PieceLength: 64 << 10})
 	bad := corruptPeer(t, "127.0.0.2", filepath.Dir(content), seeded.TorrentBytes)
 
-	cfg := testConfig(t, "127.0.0.6")
-	leecher, ih := leechFrom(t, cfg, seeded.Magnet, fmt.Sprintf("127.0.0.2:%d", bad.LocalPort()), honest.ListenAddr())
+	leecher, ih := leechFrom(t, testConfig(t, "127.0.0.6"), seeded.Magnet, fmt.Sprintf("127.0.0.2:%d", bad.LocalPort()), honest.ListenAddr())
 	banned := completeAndBanned(t, leecher, ih, content)
 	if !slices.Contains(banned, "127.0.0.2") {
 		t.Errorf("corrupting peer not banned (banned: %v)", banned)

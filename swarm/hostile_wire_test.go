@@ -3,7 +3,6 @@ package swarm
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 )
 
 // wirePeer is a minimal BitTorrent peer speaking plaintext, to send what
@@ -62,45 +62,57 @@ func dialWireReserved(t *testing.T, from, to string, ih metainfo.Hash, reserved 
 	return p
 }
 
-func (p *wirePeer) send(id byte, payload ...uint32) {
+func (p *wirePeer) send(id pp.MessageType, payload ...uint32) {
 	p.t.Helper()
 	b := binary.BigEndian.AppendUint32(nil, uint32(1+4*len(payload)))
-	b = append(b, id)
+	b = append(b, byte(id))
 	for _, v := range payload {
 		b = binary.BigEndian.AppendUint32(b, v)
 	}
 	if _, err := p.conn.Write(b); err != nil {
-		p.t.Fatalf("send message %d: %v", id, err)
+		p.t.Fatalf("send message %v: %v", id, err)
 	}
 }
 
 // sendRaw sends a message whose payload is the given bytes.
-func (p *wirePeer) sendRaw(id byte, payload ...byte) {
+func (p *wirePeer) sendRaw(id pp.MessageType, payload ...byte) {
 	p.t.Helper()
 	b := binary.BigEndian.AppendUint32(nil, uint32(1+len(payload)))
-	b = append(append(b, id), payload...)
+	b = append(append(b, byte(id)), payload...)
 	if _, err := p.conn.Write(b); err != nil {
-		p.t.Fatalf("send message %d: %v", id, err)
+		p.t.Fatalf("send message %v: %v", id, err)
 	}
 }
 
-// waitFor reads messages until one with the given id arrives.
-func (p *wirePeer) waitFor(id byte) {
-	p.t.Helper()
-	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+// readMsg reads the next message, skipping keep-alives: its id byte, then
+// its payload.
+func (p *wirePeer) readMsg() ([]byte, error) {
 	for {
 		var n uint32
 		if err := binary.Read(p.r, binary.BigEndian, &n); err != nil {
-			p.t.Fatalf("waiting for message %d: %v", id, err)
+			return nil, err
 		}
 		if n == 0 {
 			continue
 		}
 		msg := make([]byte, n)
 		if _, err := io.ReadFull(p.r, msg); err != nil {
-			p.t.Fatalf("waiting for message %d: %v", id, err)
+			return nil, err
 		}
-		if msg[0] == id {
+		return msg, nil
+	}
+}
+
+// waitFor reads messages until one with the given id arrives.
+func (p *wirePeer) waitFor(id pp.MessageType) {
+	p.t.Helper()
+	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		msg, err := p.readMsg()
+		if err != nil {
+			p.t.Fatalf("waiting for message %v: %v", id, err)
+		}
+		if pp.MessageType(msg[0]) == id {
 			return
 		}
 	}
@@ -118,27 +130,12 @@ func (p *wirePeer) closed(within time.Duration) bool {
 	return err == nil || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)
 }
 
-const (
-	msgUnchoke    = 1
-	msgInterested = 2
-	msgRequest    = 6
-	msgPiece      = 7
-	msgBitfield   = 5
-)
-
 // TestHostileWireMessagesCloseOneConnection is issue 8 point 3: a peer
 // sending an absurd message length, or requesting outside the torrent or
 // a piece, loses its connection; a good request on another connection is
 // answered, and the seed goes on serving everyone else.
 func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "w.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"w.bin": 1 << 20})
-	seeder := newEngine(t, testConfig(t, "127.0.0.2"))
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	seeder, seeded, content := seedFrom(t, testConfig(t, "127.0.0.2"), "w.bin", map[string]int64{"w.bin": 1 << 20}, CreateOptions{PieceLength: 64 << 10})
 	var ih metainfo.Hash
 	must(t, ih.FromHexString(seeded.InfoHash))
 	addr := seeder.ListenAddr()
@@ -150,37 +147,37 @@ func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
 		hostile func(p *wirePeer)
 	}{
 		{"message length 2 GiB", func(p *wirePeer) {
-			p.conn.Write([]byte{0x7f, 0xff, 0xff, 0xff, msgRequest})
+			p.conn.Write([]byte{0x7f, 0xff, 0xff, 0xff, byte(pp.Request)})
 		}},
 		{"message length just over the limit", func(p *wirePeer) {
 			p.conn.Write(binary.BigEndian.AppendUint32(nil, 4*16<<10+1))
 			p.conn.Write(make([]byte, 4*16<<10+1))
 		}},
-		{"request past the last piece", func(p *wirePeer) { p.send(msgRequest, pieces, 0, 16<<10) }},
-		{"request for piece 2^32-1", func(p *wirePeer) { p.send(msgRequest, 1<<32-1, 0, 16<<10) }},
-		{"request overflowing its piece", func(p *wirePeer) { p.send(msgRequest, 0, 64<<10-8<<10, 16<<10) }},
-		{"request with begin past the piece", func(p *wirePeer) { p.send(msgRequest, 3, 1<<31, 16<<10) }},
+		{"request past the last piece", func(p *wirePeer) { p.send(pp.Request, pieces, 0, 16<<10) }},
+		{"request for piece 2^32-1", func(p *wirePeer) { p.send(pp.Request, 1<<32-1, 0, 16<<10) }},
+		{"request overflowing its piece", func(p *wirePeer) { p.send(pp.Request, 0, 64<<10-8<<10, 16<<10) }},
+		{"request with begin past the piece", func(p *wirePeer) { p.send(pp.Request, 3, 1<<31, 16<<10) }},
 		{"request flood", func(p *wirePeer) {
 			// 3,000 distinct one-byte requests in one write, never reading the
 			// replies: far beyond the 1,024 the seed lets a peer queue.
 			var b []byte
 			for i := range 3000 {
 				b = binary.BigEndian.AppendUint32(b, 13)
-				b = append(b, msgRequest)
+				b = append(b, byte(pp.Request))
 				b = binary.BigEndian.AppendUint32(b, uint32(i%pieces))
 				b = binary.BigEndian.AppendUint32(b, uint32(i/pieces))
 				b = binary.BigEndian.AppendUint32(b, 1)
 			}
 			p.conn.Write(b)
 		}},
-		{"bitfield a byte too long", func(p *wirePeer) { p.sendRaw(msgBitfield, 0xff, 0xff, 0x00) }},
-		{"bitfield a byte too short", func(p *wirePeer) { p.sendRaw(msgBitfield, 0xff) }},
+		{"bitfield a byte too long", func(p *wirePeer) { p.sendRaw(pp.Bitfield, 0xff, 0xff, 0x00) }},
+		{"bitfield a byte too short", func(p *wirePeer) { p.sendRaw(pp.Bitfield, 0xff) }},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := dialWire(t, "127.0.1."+string(rune('1'+i)), addr, ih)
-			p.send(msgInterested)
-			p.waitFor(msgUnchoke)
+			p.send(pp.Interested)
+			p.waitFor(pp.Unchoke)
 			tt.hostile(p)
 			if !p.closed(5 * time.Second) {
 				t.Error("connection still open")
@@ -189,10 +186,10 @@ func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
 	}
 	// The control: a good request is answered and the connection stays.
 	p := dialWire(t, "127.0.1.100", addr, ih)
-	p.send(msgInterested)
-	p.waitFor(msgUnchoke)
-	p.send(msgRequest, pieces-1, 0, 16<<10)
-	p.waitFor(msgPiece)
+	p.send(pp.Interested)
+	p.waitFor(pp.Unchoke)
+	p.send(pp.Request, pieces-1, 0, 16<<10)
+	p.waitFor(pp.Piece)
 	if p.closed(time.Second) {
 		t.Error("a good request closed the connection")
 	}
@@ -207,7 +204,7 @@ func TestHostileWireMessagesCloseOneConnection(t *testing.T) {
 
 func (p *wirePeer) sendExtended(extID byte, dict map[string]any, tail []byte) {
 	p.t.Helper()
-	body := append(append([]byte{20, extID}, bencode.MustMarshal(dict)...), tail...)
+	body := append(append([]byte{byte(pp.Extended), extID}, bencode.MustMarshal(dict)...), tail...)
 	if _, err := p.conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
 		p.t.Fatal(err)
 	}
@@ -218,24 +215,14 @@ func (p *wirePeer) sendExtended(extID byte, dict map[string]any, tail []byte) {
 // not hash to the infohash, gives the leecher nothing; the metadata then
 // comes from an honest peer and the download completes.
 func TestHostileMetadataRefused(t *testing.T) {
-	content := filepath.Join(t.TempDir(), "m.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"m.bin": 300_000})
-	seeder := newEngine(t, testConfig(t, "127.0.0.2"))
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	seeder, seeded, content := seedFrom(t, testConfig(t, "127.0.0.2"), "m.bin", map[string]int64{"m.bin": 300_000}, CreateOptions{})
 	var ih metainfo.Hash
 	must(t, ih.FromHexString(seeded.InfoHash))
 	// Metadata of another torrent, with a name that would be unsafe.
 	fake := bencode.MustMarshal(map[string]any{"name": "../../evil", "piece length": 16 << 10, "length": 5, "pieces": string(make([]byte, 20))})
 
 	cfg := testConfig(t, "127.0.0.3")
-	leecher := newEngine(t, cfg)
-	lih, err := leecher.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	leecher, lih := leechFrom(t, cfg, seeded.Magnet) // no peers yet
 
 	hostile := func(from string, size int, serve []byte) (requests int) {
 		p := dialWireExt(t, from, leecher.ListenAddr(), ih)
@@ -243,18 +230,11 @@ func TestHostileMetadataRefused(t *testing.T) {
 		theirs := -1
 		p.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 		for {
-			var n uint32
-			if err := binary.Read(p.r, binary.BigEndian, &n); err != nil {
+			msg, err := p.readMsg()
+			if err != nil {
 				return requests // timed out or closed: nothing more asked of us
 			}
-			if n == 0 {
-				continue
-			}
-			msg := make([]byte, n)
-			if _, err := io.ReadFull(p.r, msg); err != nil {
-				return requests
-			}
-			if msg[0] != 20 {
+			if pp.MessageType(msg[0]) != pp.Extended {
 				continue
 			}
 			var d map[string]any

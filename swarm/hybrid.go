@@ -30,6 +30,7 @@ type hybridFile struct {
 	firstPiece int64      // its first piece
 	numPieces  int64      // 0 for an empty file
 	layer      [][32]byte // v2 piece-layer hashes, one per piece; the root alone if one piece
+	root       [32]byte   // pieces root (hybridPiecesRoot), once hashed; zeros before
 }
 
 // sortFileTreeOrder sorts files as a BEP 52 file tree lists them: by path, component by
@@ -59,7 +60,8 @@ func padLength(size, pl int64) int64 {
 	return pl - size%pl
 }
 
-// hybridInfo is the info dictionary of a hybrid torrent, with the hashes hashHybrid fills in.
+// hybridInfo is the info dictionary of a hybrid torrent, with the hashes hashHybrid fills in
+// and the pieces roots computed from them.
 // It is built as generic maps: the library's FileTree writes an empty "pieces root" for empty
 // files, which BEP 52 (and libtorrent) leave out.
 func hybridInfo(name string, files []*hybridFile, pl int64, private bool, pieces []byte) map[string]any {
@@ -75,8 +77,7 @@ func hybridInfo(name string, files []*hybridFile, pl int64, private bool, pieces
 	leaf := func(f *hybridFile) map[string]any {
 		props := map[string]any{"length": f.size}
 		if f.size > 0 {
-			root := hybridPiecesRoot(f, pl)
-			props["pieces root"] = string(root[:])
+			props["pieces root"] = string(f.root[:])
 		}
 		return map[string]any{"": props}
 	}
@@ -121,7 +122,7 @@ func hybridPiecesRoot(f *hybridFile, pl int64) [32]byte {
 
 // hybridPieceLayers is the "piece layers" dictionary: for every file over one piece, its
 // pieces root mapped to its piece-layer hashes concatenated.
-func hybridPieceLayers(files []*hybridFile, pl int64) map[string]string {
+func hybridPieceLayers(files []*hybridFile) map[string]string {
 	layers := map[string]string{}
 	for _, f := range files {
 		if f.numPieces < 2 {
@@ -131,8 +132,7 @@ func hybridPieceLayers(files []*hybridFile, pl int64) map[string]string {
 		for _, h := range f.layer {
 			b = append(b, h[:]...)
 		}
-		root := hybridPiecesRoot(f, pl)
-		layers[string(root[:])] = string(b)
+		layers[string(f.root[:])] = string(b)
 	}
 	return layers
 }
@@ -153,17 +153,22 @@ func buildHybrid(ctx context.Context, name string, files []*createFile, total, p
 	if err := checkHybridInfo(name, hf, pl, opts.Private, pieces, lim); err != nil {
 		return nil, nil, err
 	}
-	if err := hashHybrid(ctx, hf, numPieces, total, pl, pieces, opts.Progress); err != nil {
+	if err := hashHybrid(ctx, files, hf, numPieces, total, pl, pieces, opts.Progress); err != nil {
 		return nil, nil, err
 	}
 	if err := checkUnchanged(files); err != nil {
 		return nil, nil, err
 	}
+	for _, f := range hf {
+		if f.numPieces > 0 {
+			f.root = hybridPiecesRoot(f, pl)
+		}
+	}
 	infoBytes, err = bencode.Marshal(hybridInfo(name, hf, pl, opts.Private, pieces))
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode info: %w", err)
 	}
-	return infoBytes, hybridPieceLayers(hf, pl), nil
+	return infoBytes, hybridPieceLayers(hf), nil
 }
 
 func checkHybridInfo(name string, files []*hybridFile, pl int64, private bool, pieces []byte, lim Limits) error {
@@ -183,8 +188,9 @@ var zeroPad [64 << 10]byte
 // hashHybrid fills pieces with each piece's SHA-1 (a file's last piece padded with zeros to
 // the piece length, as its pad file makes it in v1, except in a single-file torrent) and each
 // file's layer with its v2 piece hashes, reading every byte once. Like hashPieces it runs
-// GOMAXPROCS workers over batches of whole pieces, now each within one file.
-func hashHybrid(ctx context.Context, files []*hybridFile, numPieces, total, pl int64, pieces []byte, progress func(int64, int64)) error {
+// GOMAXPROCS workers over batches of whole pieces, now each within one file. plain is files
+// without the layout, in the same order.
+func hashHybrid(ctx context.Context, plain []*createFile, files []*hybridFile, numPieces, total, pl int64, pieces []byte, progress func(int64, int64)) error {
 	padTail := files[0].rel != nil
 	batch := max(1, (4<<20)/pl)
 	numJobs := (numPieces + batch - 1) / batch
@@ -196,9 +202,7 @@ func hashHybrid(ctx context.Context, files []*hybridFile, numPieces, total, pl i
 	bpp := int(pl / merkle.BlockSize) // blocks per piece
 	// Only the files with pieces, for the search from piece to file.
 	var withData []*hybridFile
-	plain := make([]*createFile, 0, len(files))
 	for _, f := range files {
-		plain = append(plain, f.createFile)
 		if f.numPieces > 0 {
 			withData = append(withData, f)
 		}

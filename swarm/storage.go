@@ -35,9 +35,7 @@ func (e *Engine) newStorage(dataDir string) storage.ClientImplCloser {
 		return plain
 	}
 	opts.PieceCompletion = noDataSync{e.completion}
-	hs := newHashingStorage(plain, storage.NewFileOpts(opts), e.completion, dataDir)
-	hs.(*hashingStorage).onChange = e.reverify
-	return hs
+	return newHashingStorage(plain, storage.NewFileOpts(opts), e.completion, dataDir, e.reverify)
 }
 
 // reverify has the library hash pieces again whose file changed on disk

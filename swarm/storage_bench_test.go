@@ -4,9 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"shoal/internal/testpeers"
 )
 
 // TestThroughputFromSeed downloads a torrent in-process from a running
@@ -21,18 +22,10 @@ func TestThroughputFromSeed(t *testing.T) {
 		t.Skip("set SHOAL_BENCH_TORRENT and SHOAL_BENCH_PEER to download from a running seed")
 	}
 	ctx := context.Background()
-	cfg := Config{
-		DataDir:        t.TempDir(),
-		StateDir:       t.TempDir(),
-		ListenAddr:     "127.0.0.3:0",
-		NoDHT:          true,
-		NoLSD:          true,
-		NoUPnP:         true,
-		NoPEX:          true,
-		Peers:          []string{peer},
-		SampleInterval: time.Second,
-		Logger:         slog.New(slog.DiscardHandler),
-	}
+	cfg := testConfig(t, "127.0.0.3")
+	cfg.NoPEX = true
+	cfg.Peers = []string{peer}
+	cfg.SampleInterval = time.Second
 	if os.Getenv("SHOAL_BENCH_VERBOSE") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -41,11 +34,7 @@ func TestThroughputFromSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	e, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := newEngine(t, cfg)
 	ih, err := e.Add(ctx, src, AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +73,7 @@ func TestThroughputFromSeed(t *testing.T) {
 }
 
 // TestSeedThroughputToLibtorrent seeds a torrent in-process to a libtorrent
-// leecher (bench/throughput/lt_client.py), so seeding can be profiled. It
+// leecher (the tests' libtorrent driver), so seeding can be profiled. It
 // runs only when told where the torrent and its data are:
 //
 //	SHOAL_BENCH_TORRENT=/tmp/x/tp.torrent SHOAL_BENCH_DATA=/tmp/x/seed \
@@ -95,26 +84,15 @@ func TestSeedThroughputToLibtorrent(t *testing.T) {
 		t.Skip("set SHOAL_BENCH_TORRENT and SHOAL_BENCH_DATA to seed to a libtorrent leecher")
 	}
 	ctx := context.Background()
-	cfg := Config{
-		DataDir:        data,
-		StateDir:       t.TempDir(),
-		ListenAddr:     "127.0.0.7:0",
-		NoDHT:          true,
-		NoLSD:          true,
-		NoUPnP:         true,
-		NoPEX:          true,
-		SampleInterval: time.Second,
-		Logger:         slog.New(slog.DiscardHandler),
-	}
+	cfg := testConfig(t, "127.0.0.7")
+	cfg.DataDir = data
+	cfg.NoPEX = true
+	cfg.SampleInterval = time.Second
 	src, err := ParseSource(ctx, tor, DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	e := newEngine(t, cfg)
 	ih, err := e.Add(ctx, src, AddOptions{DataDir: data, verified: true})
 	if err != nil {
 		t.Fatal(err)
@@ -132,13 +110,12 @@ func TestSeedThroughputToLibtorrent(t *testing.T) {
 	}
 	dest := t.TempDir()
 	start := time.Now()
-	cmd := exec.Command("/usr/bin/python3", "../bench/throughput/lt_client.py", "--torrent", tor,
-		"--save", dest, "--listen", "127.0.0.8:0", "--peer", e.ListenAddr())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
+	lt := testpeers.StartLibtorrent(t, ctx, testpeers.LTOptions{Torrent: tor, Save: dest,
+		Listen: "127.0.0.8:0", Peers: []string{e.ListenAddr()}, Timeout: 10 * time.Minute})
+	out, err := lt.WaitDone(ctx)
 	if err != nil {
 		t.Fatalf("libtorrent leecher: %v", err)
 	}
 	d := time.Since(start)
-	t.Logf("libtorrent leeched in %v (%.1f MiB/s): %s", d.Round(time.Millisecond), float64(src.info.TotalLength())/(1<<20)/d.Seconds(), out)
+	t.Logf("libtorrent leeched in %v (%.1f MiB/s): %v", d.Round(time.Millisecond), float64(src.info.TotalLength())/(1<<20)/d.Seconds(), out)
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/anacrolix/torrent/metainfo"
 )
 
 // Issue 7: a file of a seeded folder rewritten while it is seeded is
@@ -57,9 +55,10 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seeder.mu.Lock()
-	m := seeder.torrents[metainfo.NewHashFromHex(seeded.InfoHash)]
-	seeder.mu.Unlock()
+	m, err := seeder.get(seeded.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The leecher's first requests make the seed read a.bin and notice.
 	bad := changed / (256 << 10)
 	sv := waitFor(t, seeder, seeded.InfoHash, 30*time.Second, func(tv TorrentView) bool {
@@ -90,9 +89,10 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 // leecherHashFailures counts pieces that failed their hash check.
 func leecherHashFailures(t *testing.T, e *Engine, ih string) int64 {
 	t.Helper()
-	e.mu.Lock()
-	m := e.torrents[metainfo.NewHashFromHex(ih)]
-	e.mu.Unlock()
+	m, err := e.get(ih)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := m.t.Stats()
 	return st.PiecesDirtiedBad.Int64()
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -57,7 +56,7 @@ type hashingStorage struct {
 	cp    checkpointedCompletion
 	dir   string // where both keep torrents' files
 
-	// onChange, if set, is told which pieces of a torrent were marked
+	// onChange, if not nil, is told which pieces of a torrent were marked
 	// incomplete because a file changed on disk, so it can have the
 	// library check them again.
 	onChange func(ih metainfo.Hash, file string, begin, end int)
@@ -101,8 +100,9 @@ func (s *hashingStorage) warning() string {
 // path maker as newTorrentFiles and the same completion store cp: plain
 // with cp itself, for torrents this cannot hash; under with noDataSync{cp},
 // for the rest, whose completions hashingStorage checkpoints itself.
-func newHashingStorage(plain, under storage.ClientImplCloser, cp checkpointedCompletion, dir string) storage.ClientImplCloser {
-	return &hashingStorage{plain: plain, under: under, cp: cp, dir: dir}
+// onChange (may be nil) is hashingStorage.onChange.
+func newHashingStorage(plain, under storage.ClientImplCloser, cp checkpointedCompletion, dir string, onChange func(ih metainfo.Hash, file string, begin, end int)) *hashingStorage {
+	return &hashingStorage{plain: plain, under: under, cp: cp, dir: dir, onChange: onChange}
 }
 
 func (s *hashingStorage) Close() error { return errors.Join(s.under.Close(), s.plain.Close()) }
@@ -111,34 +111,32 @@ func (s *hashingStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, i
 	if !info.HasV1() || info.HasV2() {
 		return s.plain.OpenTorrent(ctx, info, ih)
 	}
+	// The file storage refuses such a path too: this is a backstop.
+	files, err := newTorrentFiles(s.dir, info)
+	if err != nil {
+		return storage.TorrentImpl{}, err
+	}
 	ut, err := s.under.OpenTorrent(ctx, info, ih)
 	if err != nil {
 		return ut, err
 	}
-	t := &hashingTorrent{s: s, under: ut, pieces: make(map[int]*pieceHash), ih: ih, cp: s.cp, lastCheckpoint: time.Now(), info: info}
-	ti := storage.TorrentImpl{
-		Piece:          t.piece,
-		Close:          t.close,
-		CloseWriters:   t.closeWriters,
-		Capacity:       ut.Capacity,
-		NewReader:      ut.NewReader,
-		NewPieceReader: ut.NewPieceReader,
+	// The file storage sets only Piece, Close and CloseWriters: reads go
+	// through files.
+	t := &hashingTorrent{s: s, under: ut, files: files, pieces: make(map[int]*pieceHash), recheck: make(map[int]bool), ih: ih, lastCheckpoint: time.Now(), info: info}
+	files.onChange = t.fileChanged
+	files.stampAll()
+	s.mu.Lock()
+	if s.watched == nil {
+		s.watched = map[*hashingTorrent]bool{}
 	}
-	if ut.NewReader == nil {
-		if t.files = newTorrentFiles(s.dir, info); t.files != nil {
-			t.pieceLength = info.PieceLength
-			ti.NewReader = t.newReader
-			t.files.onChange = t.fileChanged
-			t.files.stampAll()
-			s.mu.Lock()
-			if s.watched == nil {
-				s.watched = map[*hashingTorrent]bool{}
-			}
-			s.watched[t] = true
-			s.mu.Unlock()
-		}
-	}
-	return ti, nil
+	s.watched[t] = true
+	s.mu.Unlock()
+	return storage.TorrentImpl{
+		Piece:        t.piece,
+		Close:        t.close,
+		CloseWriters: t.closeWriters,
+		NewReader:    t.newReader,
+	}, nil
 }
 
 // newReader reads the torrent's files through kept handles, after writing
@@ -149,22 +147,19 @@ type hashingReader struct{ t *hashingTorrent }
 
 func (r hashingReader) ReadAt(b []byte, off int64) (int, error) {
 	t := r.t
-	t.mu.Lock()
-	writing := len(t.pieces) > 0
-	t.mu.Unlock()
 	if len(b) > 0 {
-		for i := off / t.pieceLength; i <= (off+int64(len(b))-1)/t.pieceLength; i++ {
-			if writing {
-				if err := t.flush(int(i)); err != nil {
-					return 0, err
-				}
+		pl := t.info.PieceLength
+		for i := int(off / pl); i <= int((off+int64(len(b))-1)/pl); i++ {
+			t.mu.Lock()
+			w, changed := t.pieces[i], t.recheck[i]
+			t.mu.Unlock()
+			if changed {
+				// Its file changed: served again only once it verifies.
+				return 0, fmt.Errorf("piece %d: %w", i, errChangedOnDisk)
 			}
-			if t.changed.Load() {
-				// A file changed: its pieces are served again only once
-				// they verify.
-				c, err := t.cp.Get(metainfo.PieceKey{InfoHash: t.ih, Index: int(i)})
-				if err == nil && c.Ok && !c.Complete {
-					return 0, fmt.Errorf("piece %d: %w", i, errChangedOnDisk)
+			if w != nil {
+				if err := w.flush(); err != nil {
+					return 0, err
 				}
 			}
 		}
@@ -177,13 +172,13 @@ func (r hashingReader) ReadAt(b []byte, off int64) (int, error) {
 // stops serving them), the user is told, and onChange can have them
 // checked again.
 func (t *hashingTorrent) fileChanged(i int, why string) {
-	tf := t.files
-	name, _ := filepath.Rel(t.s.dir, tf.paths[i])
-	begin := int(tf.offsets[i] / t.pieceLength)
-	end := int((tf.offsets[i] + tf.lengths[i] + t.pieceLength - 1) / t.pieceLength)
-	t.changed.Store(true)
+	name, _ := filepath.Rel(t.s.dir, t.files.paths[i])
+	fi := &t.files.infos[i]
+	begin, end := fi.BeginPieceIndex(t.info.PieceLength), fi.EndPieceIndex(t.info.PieceLength)
 	for p := begin; p < end; p++ {
-		if err := t.cp.Set(metainfo.PieceKey{InfoHash: t.ih, Index: p}, g.Some(false)); err != nil {
+		t.setRecheck(p, true)
+		if err := t.s.cp.Set(metainfo.PieceKey{InfoHash: t.ih, Index: p}, g.Some(false)); err != nil {
+			t.setRecheck(p, false) // still recorded complete
 			t.s.setProblem(fmt.Sprintf("%s changed on disk (%s); recording its pieces as incomplete failed: %v", name, why, err))
 			return
 		}
@@ -192,6 +187,18 @@ func (t *hashingTorrent) fileChanged(i int, why string) {
 	if t.s.onChange != nil {
 		t.s.onChange(t.ih, name, begin, end)
 	}
+}
+
+// setRecheck records whether piece p waits to verify again after its file
+// changed on disk (fileChanged); reads of it fail until it does.
+func (t *hashingTorrent) setRecheck(p int, on bool) {
+	t.mu.Lock()
+	if on {
+		t.recheck[p] = true
+	} else {
+		delete(t.recheck, p)
+	}
+	t.mu.Unlock()
 }
 
 func (s *hashingStorage) setProblem(p string) {
@@ -203,18 +210,18 @@ func (s *hashingStorage) setProblem(p string) {
 func (hashingReader) Close() error { return nil }
 
 type hashingTorrent struct {
-	s           *hashingStorage
-	ih          metainfo.Hash
-	info        *metainfo.Info
-	under       storage.TorrentImpl
-	files       *torrentFiles // nil: reads go through under
-	pieceLength int64
-	changed     atomic.Bool // a file changed on disk: reads check completion
+	s     *hashingStorage
+	ih    metainfo.Hash
+	info  *metainfo.Info
+	under storage.TorrentImpl
+	files *torrentFiles
 
 	mu     sync.Mutex
 	pieces map[int]*pieceHash // pieces being written
+	// recheck holds the pieces fileChanged recorded incomplete, until they
+	// verify again (MarkComplete): reads of them fail.
+	recheck map[int]bool
 
-	cp             checkpointedCompletion
 	cpMu           sync.Mutex
 	pending        []metainfo.PieceKey // completions to persist
 	lastCheckpoint time.Time
@@ -227,7 +234,7 @@ type hashingTorrent struct {
 type pieceHash struct {
 	mu    sync.Mutex
 	up    storage.PieceImpl // the file storage's piece
-	files *torrentFiles     // told of our writes; may be nil
+	files *torrentFiles     // told of our writes
 	off   int64             // the piece's first byte in the torrent
 	// hashed counts the piece's first bytes given to the digest: hashed
 	// already, or queued for hashLoop in buffers of our own.
@@ -328,6 +335,11 @@ func (t *hashingTorrent) flush(i int) error {
 	if w == nil {
 		return nil
 	}
+	return w.flush()
+}
+
+// flush writes out the run, if there is one.
+func (w *pieceHash) flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.flushRun()
@@ -372,23 +384,14 @@ func (t *hashingTorrent) close() error {
 	t.s.mu.Unlock()
 	t.syncWG.Wait()
 	err := errors.Join(t.forgetAll(), t.checkpoint())
-	if t.files != nil {
-		t.files.close()
-	}
-	if t.under.Close != nil {
-		err = errors.Join(err, t.under.Close())
-	}
-	return err
+	t.files.close()
+	return errors.Join(err, t.under.Close())
 }
 
 // closeWriters runs when the download completes: a good time to persist
 // the last completions too.
 func (t *hashingTorrent) closeWriters() error {
-	err := errors.Join(t.forgetAll(), t.checkpoint())
-	if t.under.CloseWriters != nil {
-		err = errors.Join(err, t.under.CloseWriters())
-	}
-	return err
+	return errors.Join(t.forgetAll(), t.checkpoint(), t.under.CloseWriters())
 }
 
 type hashingPiece struct {
@@ -538,13 +541,9 @@ func (w *pieceHash) flushRun() error {
 func (w *pieceHash) writeDisk(b []byte, off int64) (int, error) {
 	// Noted before as well as after: a change check between the write and
 	// the note would take our write for someone else's.
-	if w.files != nil {
-		w.files.wrote(w.off+off, w.off+off+int64(len(b)))
-	}
+	w.files.wrote(w.off+off, w.off+off+int64(len(b)))
 	n, err := w.up.WriteAt(b, off)
-	if w.files != nil {
-		w.files.wrote(w.off+off, w.off+off+int64(len(b)))
-	}
+	w.files.wrote(w.off+off, w.off+off+int64(len(b)))
 	return n, err
 }
 
@@ -598,7 +597,8 @@ func (hp *hashingPiece) SelfHash() (sum metainfo.Hash, err error) {
 	i := hp.p.Index()
 	if w := hp.t.state(hp, false); w != nil {
 		w.mu.Lock()
-		ok := !w.dead && !w.broken && w.hashed == hp.p.Length() && w.run == nil
+		// Once the whole piece is hashed, its run is written (write).
+		ok := !w.dead && !w.broken && w.hashed == hp.p.Length()
 		if ok {
 			w.waitHashed()
 			w.h.Sum(sum[:0])
@@ -650,12 +650,14 @@ func (hp *hashingPiece) MarkComplete() error {
 	if err := hp.under().MarkComplete(); err != nil {
 		return err
 	}
-	return hp.t.queueCheckpoint(hp.p.Index())
+	hp.t.setRecheck(hp.p.Index(), false) // verified again
+	hp.t.queueCheckpoint(hp.p.Index())
+	return nil
 }
 
 // queueCheckpoint persists a piece's completion with others, about once a
 // second, in the background: see checkpoint.
-func (t *hashingTorrent) queueCheckpoint(i int) error {
+func (t *hashingTorrent) queueCheckpoint(i int) {
 	t.cpMu.Lock()
 	t.pending = append(t.pending, metainfo.PieceKey{InfoHash: t.ih, Index: i})
 	start := !t.syncing && time.Since(t.lastCheckpoint) >= checkpointInterval
@@ -675,7 +677,6 @@ func (t *hashingTorrent) queueCheckpoint(i int) error {
 			t.cpMu.Unlock()
 		}()
 	}
-	return nil
 }
 
 // checkpoint makes the pending completions durable: it first syncs the
@@ -698,7 +699,7 @@ func (t *hashingTorrent) checkpoint() error {
 	}
 	err := t.syncData(keys)
 	if err == nil {
-		err = t.cp.Checkpoint(keys)
+		err = t.s.cp.Checkpoint(keys)
 	}
 	if err != nil {
 		t.cpMu.Lock()
@@ -711,16 +712,6 @@ func (t *hashingTorrent) checkpoint() error {
 
 // syncData flushes to disk the files that hold the given pieces.
 func (t *hashingTorrent) syncData(keys []metainfo.PieceKey) error {
-	if t.files == nil {
-		// No paths of our own: the file storage's flush, piece by piece.
-		var errs []error
-		for _, k := range keys {
-			if f, ok := t.under.Piece(t.info.Piece(k.Index)).(interface{ Flush() error }); ok {
-				errs = append(errs, f.Flush())
-			}
-		}
-		return errors.Join(errs...)
-	}
 	files := map[int]bool{}
 	for _, k := range keys {
 		p := t.info.Piece(k.Index)
@@ -737,10 +728,7 @@ func (t *hashingTorrent) syncData(keys []metainfo.PieceKey) error {
 
 // syncPath fsyncs a torrent file wherever the file storage keeps it.
 func syncPath(path string) error {
-	f, err := os.Open(path + ".part")
-	if errors.Is(err, fs.ErrNotExist) {
-		f, err = os.Open(path)
-	}
+	f, err := onDisk(path, os.Open)
 	if err != nil {
 		return err
 	}
@@ -795,23 +783,28 @@ type blockBudget struct {
 
 func newBlockBudget(limit int64) *blockBudget { return &blockBudget{limit: limit} }
 
-// get returns a buffer of n bytes, or nil if the budget is spent.
+// get returns a buffer of n bytes, or nil if the budget is spent. The
+// check and the reservation are one locked step, so that callers at once
+// cannot all pass the check.
 func (b *blockBudget) get(n int) *[]byte {
 	b.mu.Lock()
-	full := b.used+int64(n) > b.limit
-	b.mu.Unlock()
-	if full {
+	if b.used+int64(n) > b.limit {
+		b.mu.Unlock()
 		return nil
 	}
 	v, ok := b.pool.Get().(*[]byte)
 	if !ok || cap(*v) < n {
-		buf := make([]byte, n)
+		v = nil // too small: made below, outside the lock
+		b.used += int64(n)
+	} else {
+		b.used += int64(cap(*v))
+	}
+	b.mu.Unlock()
+	if v == nil {
+		buf := make([]byte, n) // cap n, as reserved
 		v = &buf
 	}
 	*v = (*v)[:n]
-	b.mu.Lock()
-	b.used += int64(cap(*v))
-	b.mu.Unlock()
 	return v
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha1"
 	"errors"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -27,7 +28,7 @@ type hashingFixture struct {
 	info   *metainfo.Info
 	data   []byte // the whole torrent's bytes
 	dir    string
-	client storage.ClientImplCloser
+	client *hashingStorage
 	tor    storage.TorrentImpl
 }
 
@@ -64,7 +65,7 @@ func newHashingFixture(t *testing.T) *hashingFixture {
 	}
 	plain := storage.NewFileOpts(opts)
 	opts.PieceCompletion = noDataSync{pc}
-	c := newHashingStorage(plain, storage.NewFileOpts(opts), pc, dir)
+	c := newHashingStorage(plain, storage.NewFileOpts(opts), pc, dir, nil)
 	tor, err := c.OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
@@ -405,8 +406,18 @@ func TestHashingStorageReader(t *testing.T) {
 	defer r2.Close()
 	// The kept handle still reads the removed file's data, which was
 	// verified; a file that is gone for good errors once it is dropped.
-	if _, err := r2.ReadAt(got, 0); err != nil {
-		t.Logf("read of a removed file: %v", err)
+	if k, err := r2.ReadAt(got, 0); err != nil || k != len(got) || !bytes.Equal(got, f.data[:len(got)]) {
+		t.Fatalf("read of a removed file through its kept handle = %d, %v; equal %v", k, err, bytes.Equal(got[:k], f.data[:k]))
+	}
+	f.client.mu.Lock()
+	for ht := range f.client.watched {
+		ht.files.mu.Lock()
+		ht.files.drop(0)
+		ht.files.mu.Unlock()
+	}
+	f.client.mu.Unlock()
+	if k, err := r2.ReadAt(got, 0); !errors.Is(err, io.ErrUnexpectedEOF) || k != 0 {
+		t.Fatalf("read of a removed file once its handle is dropped = %d, %v; want 0, %v", k, err, io.ErrUnexpectedEOF)
 	}
 }
 
@@ -424,7 +435,7 @@ func checkEveryRead(t *testing.T) {
 func TestHashingStorageNoticesChangedFile(t *testing.T) {
 	checkEveryRead(t)
 	f := newHashingFixture(t)
-	hs := f.client.(*hashingStorage)
+	hs := f.client
 	var told [][2]int
 	hs.onChange = func(ih metainfo.Hash, _ string, begin, end int) { told = append(told, [2]int{begin, end}) }
 	r := f.tor.NewReader()
@@ -490,5 +501,52 @@ func TestHashingStorageNoticesChangedFile(t *testing.T) {
 	}
 	if _, err := r.ReadAt(buf, 0); err != nil {
 		t.Fatalf("piece 0 verified again but not served: %v", err)
+	}
+	// Piece 1 failed its check: still not served, nor piece 2, not checked
+	// yet; b.bin's piece 3 still is.
+	if err := f.piece(1).MarkNotComplete(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := r.ReadAt(buf, f.info.Piece(i).Offset()); !errors.Is(err, errChangedOnDisk) {
+			t.Fatalf("read of piece %d, changed and not verified again: %v, want errChangedOnDisk", i, err)
+		}
+	}
+	if _, err := r.ReadAt(buf, f.info.Piece(3).Offset()); err != nil {
+		t.Fatalf("read of piece 3, in the unchanged file: %v", err)
+	}
+}
+
+// A budget hands out no more than its limit, however many ask at once.
+func TestHashingBlockBudgetLimit(t *testing.T) {
+	const n, fit = 1000, 8
+	b := newBlockBudget(fit * n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var got []*[]byte
+	for range 64 {
+		wg.Go(func() {
+			if buf := b.get(n); buf != nil {
+				if len(*buf) != n {
+					t.Errorf("buffer of %d bytes, asked %d", len(*buf), n)
+				}
+				mu.Lock()
+				got = append(got, buf)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != fit {
+		t.Fatalf("%d buffers of %d bytes from a budget of %d", len(got), n, fit*n)
+	}
+	for _, buf := range got {
+		b.put(buf)
+	}
+	if b.used != 0 {
+		t.Fatalf("%d bytes still counted used after every buffer came back", b.used)
+	}
+	if b.get(n) == nil {
+		t.Fatal("no buffer after every buffer came back")
 	}
 }

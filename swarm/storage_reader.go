@@ -30,10 +30,9 @@ import (
 // once per changeCheckInterval, and calls onChange if another program
 // changed them. Our own writes re-stamp the file instead (see wrote).
 type torrentFiles struct {
-	paths   []string // each file's final path
-	offsets []int64  // each file's first byte in the torrent
-	lengths []int64
-	index   segments.Index
+	paths []string            // each file's final path
+	infos []metainfo.FileInfo // each file's, from UpvertedFiles (TorrentOffset set)
+	index segments.Index
 
 	mu   sync.Mutex
 	open map[int]*os.File
@@ -74,33 +73,36 @@ var errChangedOnDisk = errors.New("data changed on disk since it was verified")
 const maxOpenReadFiles = 64
 
 // newTorrentFiles lays out a torrent's files under dir as the file
-// storage's path maker (filePathMaker) does. It returns nil if a path
-// would leave dir (the engine refuses such torrents before opening
-// storage).
-func newTorrentFiles(dir string, info *metainfo.Info) *torrentFiles {
-	tf := &torrentFiles{index: info.FileSegmentsIndex(), open: make(map[int]*os.File)}
-	var off int64
-	for _, fi := range info.UpvertedFiles() {
-		tf.offsets = append(tf.offsets, off)
-		tf.lengths = append(tf.lengths, fi.Length)
-		off += fi.Length
-		p := filepath.Join(dir, filepath.Join(torrentFilePath(info, &fi)...))
+// storage's path maker (filePathMaker) does. A path that would leave dir
+// is an error (the engine refuses such torrents before opening storage,
+// and so does the file storage).
+func newTorrentFiles(dir string, info *metainfo.Info) (*torrentFiles, error) {
+	tf := &torrentFiles{infos: info.UpvertedFiles(), index: info.FileSegmentsIndex(), open: make(map[int]*os.File)}
+	for i := range tf.infos {
+		p := filepath.Join(dir, filepath.Join(torrentFilePath(info, &tf.infos[i])...))
 		rel, err := filepath.Rel(dir, p)
 		if err != nil || rel == ".." || len(rel) > 2 && rel[:3] == ".."+string(filepath.Separator) {
-			return nil
+			return nil, fmt.Errorf("file %d: path %q is outside %q", i, p, dir)
 		}
 		tf.paths = append(tf.paths, p)
 	}
 	tf.watch = make([]fileWatch, len(tf.paths))
-	return tf
+	return tf, nil
+}
+
+// onDisk applies op (os.Open, os.Stat) to the torrent file at path where
+// the file storage keeps it: NAME.part while incomplete, else NAME.
+func onDisk[T any](path string, op func(string) (T, error)) (T, error) {
+	v, err := op(path + ".part")
+	if errors.Is(err, fs.ErrNotExist) {
+		v, err = op(path)
+	}
+	return v, err
 }
 
 // stat describes file i where the file storage keeps it.
 func (tf *torrentFiles) stat(i int) (diskStamp, error) {
-	fi, err := os.Stat(tf.paths[i] + ".part")
-	if errors.Is(err, fs.ErrNotExist) {
-		fi, err = os.Stat(tf.paths[i])
-	}
+	fi, err := onDisk(tf.paths[i], os.Stat)
 	if err != nil {
 		return diskStamp{}, err
 	}
@@ -182,18 +184,14 @@ func (tf *torrentFiles) file(i int) (*os.File, error) {
 	if tf.open == nil {
 		return nil, fs.ErrClosed
 	}
-	f, err := os.Open(tf.paths[i] + ".part")
-	if errors.Is(err, fs.ErrNotExist) {
-		f, err = os.Open(tf.paths[i])
-	}
+	f, err := onDisk(tf.paths[i], os.Open)
 	if err != nil {
 		return nil, err
 	}
 	if len(tf.open) >= maxOpenReadFiles {
-		for j, g := range tf.open {
+		for j := range tf.open {
 			// A read in flight on it gets ErrClosed and opens it again.
-			g.Close()
-			delete(tf.open, j)
+			tf.drop(j)
 			break
 		}
 	}
@@ -201,13 +199,20 @@ func (tf *torrentFiles) file(i int) (*os.File, error) {
 	return f, nil
 }
 
+// drop closes file i's kept handle, if any; tf.mu is held.
+func (tf *torrentFiles) drop(i int) {
+	if f := tf.open[i]; f != nil {
+		f.Close()
+		delete(tf.open, i)
+	}
+}
+
 // forget drops a cached handle that failed, so the next read opens the
 // file again.
 func (tf *torrentFiles) forget(i int, f *os.File) {
 	tf.mu.Lock()
 	if tf.open[i] == f {
-		delete(tf.open, i)
-		f.Close()
+		tf.drop(i)
 	}
 	tf.mu.Unlock()
 }
@@ -243,10 +248,7 @@ func (tf *torrentFiles) readFile(i int, b []byte, off int64) (int, error) {
 	if tf.check(i) {
 		// Drop the handle too: the file may have been replaced.
 		tf.mu.Lock()
-		if f := tf.open[i]; f != nil {
-			f.Close()
-			delete(tf.open, i)
-		}
+		tf.drop(i)
 		tf.mu.Unlock()
 		return 0, fmt.Errorf("%s: %w", filepath.Base(tf.paths[i]), errChangedOnDisk)
 	}

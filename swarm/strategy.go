@@ -76,14 +76,14 @@ const defaultRequestQueueDelay = 50 * time.Millisecond
 // benchmark uses it for its ablations.
 const strategyEnv = "SHOAL_STRATEGY"
 
-// strategy is the engine's effective strategy: Config.Strategy with the
-// SHOAL_STRATEGY overrides applied.
-func (e *Engine) strategy() Strategy {
-	s := e.cfg.Strategy
+// effectiveStrategy is cfg.Strategy with the SHOAL_STRATEGY overrides
+// applied. New resolves it once, into Engine.strategy.
+func effectiveStrategy(cfg Config) Strategy {
+	s := cfg.Strategy
 	if v := os.Getenv(strategyEnv); v != "" {
 		o, err := parseStrategy(s, v)
 		if err != nil {
-			e.log.Warn("ignoring "+strategyEnv, "err", err)
+			cfg.Logger.Warn("ignoring "+strategyEnv, "err", err)
 			return s
 		}
 		s = o
@@ -143,11 +143,11 @@ func parseStrategy(s Strategy, v string) (Strategy, error) {
 // configureStrategy sets the library knobs that decide how a swarm shares
 // pieces.
 func (e *Engine) configureStrategy(tc *torrent.ClientConfig) {
-	s := e.strategy()
+	s := e.strategy
 	tc.MaxUnverifiedBytes = s.PieceWindow
-	if s.Cooperative {
-		tc.DisableAggressiveUpload = false
-	}
+	// Choking (see doc.go): a torrent still downloading uploads to a peer
+	// only while that peer gives back, unless cooperative.
+	tc.DisableAggressiveUpload = !s.Cooperative
 	// Two peers that dial each other at once keep one connection, the same
 	// one at both ends, instead of splitting their requests over two.
 	tc.DropDuplicatePeerIds = !s.keepDupes
@@ -171,7 +171,7 @@ func (e *Engine) configureStrategy(tc *torrent.ClientConfig) {
 // applyStrategy runs once a torrent's storage is open and its file
 // priorities are set, before downloading starts.
 func (m *managed) applyStrategy() {
-	s := m.e.strategy()
+	s := m.e.strategy
 	if s.trace != "" && !m.t.Complete().Bool() {
 		m.e.wg.Add(1)
 		go func() {
@@ -373,11 +373,7 @@ func newRequestPacer(queueDelay time.Duration) *requestPacer {
 // the client lock held, which is what makes writing PeerMaxRequests safe.
 func (rp *requestPacer) install(tc *torrent.ClientConfig) {
 	cb := &tc.Callbacks
-	prev := cb.ReadExtendedHandshake
 	cb.ReadExtendedHandshake = func(pc *torrent.PeerConn, h *pp.ExtendedHandshakeMessage) {
-		if prev != nil {
-			prev(pc, h)
-		}
 		rp.onHandshake(&pc.Peer, h)
 	}
 	cb.SentRequest = append(cb.SentRequest, rp.onSent)

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -165,26 +164,11 @@ func TestStripesSplitPieces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("swarm of three engines")
 	}
-	content := filepath.Join(t.TempDir(), "f.bin")
-	makeFolder(t, filepath.Dir(content), map[string]int64{"f.bin": 4 << 20})
 	seedCfg := testConfig(t, "127.0.0.60")
 	seedCfg.UpLimit = 128 << 10
-	seeder := newEngine(t, seedCfg)
-	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 32 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
-	a := newEngine(t, testConfig(t, "127.0.0.61"))
-	cfgB := testConfig(t, "127.0.0.62")
-	cfgB.Peers = []string{seeder.ListenAddr(), a.ListenAddr()}
-	b := newEngine(t, cfgB)
-	a.cfg.Peers = []string{seeder.ListenAddr()}
-	for _, e := range []*Engine{a, b} {
-		if _, err := e.Add(context.Background(), parse(t, seeded.Magnet), AddOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seeder, seeded, _ := seedFrom(t, seedCfg, "f.bin", map[string]int64{"f.bin": 4 << 20}, CreateOptions{PieceLength: 32 << 10})
+	a, _ := leechFrom(t, testConfig(t, "127.0.0.61"), seeded.Magnet, seeder.ListenAddr())
+	b, _ := leechFrom(t, testConfig(t, "127.0.0.62"), seeded.Magnet, seeder.ListenAddr(), a.ListenAddr())
 	ma, _ := a.get(seeded.InfoHash)
 	mb, _ := b.get(seeded.InfoHash)
 	deadline := time.Now().Add(20 * time.Second)
@@ -229,14 +213,8 @@ func TestStripesSplitPieces(t *testing.T) {
 // the ones that no longer match are not complete (so not served), and the
 // torrent reports the change.
 func TestChangedFileStopsServing(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "release")
-	makeFolder(t, root, map[string]int64{"a.bin": 1 << 20, "b.bin": 1 << 20})
-	e := newEngine(t, testConfig(t, "127.0.0.63"))
-	seeded, err := e.SeedPath(context.Background(), root, CreateOptions{PieceLength: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, e, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	e, seeded, root := seedFrom(t, testConfig(t, "127.0.0.63"), "release",
+		map[string]int64{"release/a.bin": 1 << 20, "release/b.bin": 1 << 20}, CreateOptions{PieceLength: 64 << 10})
 	// Overwrite 10 bytes in the middle of b.bin: one piece changes.
 	f, err := os.OpenFile(filepath.Join(root, "b.bin"), os.O_WRONLY, 0)
 	if err != nil {

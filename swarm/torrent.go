@@ -363,8 +363,10 @@ func (m *managed) retryWrites(full bool) {
 		if time.Now().After(deadline) {
 			break
 		}
-		if free, ok := freeBytes(m.dataDir); full && ok && free >= need {
-			break
+		if full {
+			if free, ok := freeBytes(m.dataDir); ok && free >= need {
+				break
+			}
 		}
 	}
 	// Cleared before downloading resumes, so a write failing right away

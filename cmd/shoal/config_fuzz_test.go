@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -41,7 +40,7 @@ func FuzzConfigFile(f *testing.F) {
 		if err == nil {
 			_, err = sf.engineConfig()
 		}
-		if err != nil && !isBadInput(err) {
+		if err != nil && !isUsageError(err) {
 			t.Fatalf("[swarm] refused as a runtime failure, not bad input: %v", err)
 		}
 
@@ -49,16 +48,11 @@ func FuzzConfigFile(f *testing.F) {
 		var of swarmFlags
 		of.register(open.Flags())
 		tcfg, err := loadOpenConfig(open, &of)
-		if err != nil && !isBadInput(err) {
+		if err != nil && !isUsageError(err) {
 			t.Fatalf("open's config refused as a runtime failure, not bad input: %v", err)
 		}
 		if err == nil {
 			tcfg.Build() // errors are fine; panics are not
 		}
 	})
-}
-
-func isBadInput(err error) bool {
-	var ee *exitError
-	return errors.As(err, &ee) && ee.code == 2
 }

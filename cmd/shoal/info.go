@@ -97,13 +97,7 @@ func printInfo(w io.Writer, src *swarm.Source, asJSON bool) error {
 	}
 	tw.Flush()
 	if len(meta.Files) > 0 {
-		n := 0
-		for _, f := range meta.Files {
-			if !f.Pad {
-				n++
-			}
-		}
-		fmt.Fprintf(w, "files (%d):\n", n)
+		fmt.Fprintf(w, "files (%d):\n", realFiles(meta.Files))
 		for _, f := range meta.Files {
 			if f.Pad {
 				continue

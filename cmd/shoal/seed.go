@@ -197,15 +197,19 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 	want := map[string]bool{ih: true}
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
-	check := time.NewTicker(time.Second)
-	defer check.Stop()
+	var check <-chan time.Time // nil, never ready, without --seed-ratio or --seed-time
+	if f.limit.set() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		check = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-check.C:
+		case now := <-check:
 			snap := eng.Snapshot()
-			if f.limit.reachedAll(snap, want, time.Now()) && f.limit.passedOn(eng, ih) {
+			if f.limit.reachedAll(snap, want, now) && f.limit.passedOn(eng, snap, ih, now) {
 				f.limit.report(rep, snap, want)
 				return nil
 			}
@@ -385,12 +389,12 @@ func (l seedLimit) reachedAll(snap *swarm.Snapshot, want map[string]bool, now ti
 // passedOn reports whether a seed may leave: its --seed-time is up, no
 // connected peer still downloads, or every piece is held by a connected
 // peer, so the others can finish without it.
-func (l seedLimit) passedOn(eng *swarm.Engine, ih string) bool {
-	for _, tv := range eng.Snapshot().Torrents {
+func (l seedLimit) passedOn(eng *swarm.Engine, snap *swarm.Snapshot, ih string, now time.Time) bool {
+	for _, tv := range snap.Torrents {
 		if tv.InfoHash != ih {
 			continue
 		}
-		if l.timeUp(tv, time.Now()) {
+		if l.timeUp(tv, now) {
 			return true
 		}
 		leechers := 0

@@ -15,7 +15,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"shoal/tracker/store"
@@ -35,8 +34,7 @@ type Store struct {
 	shardKeys [6]uint64     // random keys of shardOf
 	tick      time.Duration // the unit of a peer's announce time
 	ttlTicks  uint32        // the TTL in ticks, at most 64
-	torrents  atomic.Int64  // torrents held, all shards, for the MaxTorrents check
-	table     torrentTable
+	table     torrentTable  // the torrents, and their count for MaxTorrents
 	shards    [shardCount]shard
 }
 
@@ -206,12 +204,8 @@ func (s *Store) Announce(_ context.Context, a store.Announce, out []netip.AddrPo
 		if a.Event == store.EventStopped {
 			return out, store.Counts{}, nil
 		}
-		slot, ok := uint32(0), false
-		if s.torrents.Add(1) <= int64(s.limits.MaxTorrents) {
-			slot, ok = s.table.alloc()
-		}
+		slot, ok := s.table.alloc()
 		if !ok {
-			s.torrents.Add(-1)
 			return out, store.Counts{}, fmt.Errorf("announce %v: %w (%d)", a.InfoHash, store.ErrTooManyTorrents, s.limits.MaxTorrents)
 		}
 		*s.table.at(slot) = torrent{hashTail: [12]byte(a.InfoHash[8:]), base: nowTicks}
@@ -253,7 +247,6 @@ func (s *Store) Announce(_ context.Context, a store.Announce, out []netip.AddrPo
 		// Only a stop (or a full swarm refusing a peer) leaves a torrent empty here.
 		sh.index = slices.Delete(sh.index, i, i+1)
 		s.table.release(slot)
-		s.torrents.Add(-1)
 	}
 	return out, counts, nil
 }
@@ -325,39 +318,32 @@ func (s *Store) Scrape(_ context.Context, hashes []store.InfoHash, out []store.C
 // the top of the table empty and are given back (torrentTable).
 func (s *Store) Collect(_ context.Context, now time.Time) error {
 	nowTicks := s.ticks(now)
+	var dropped []uint32 // the slots of a shard's torrents left without peers
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
+		dropped = dropped[:0]
 		kept := sh.index[:0]
 		for _, k := range sh.index {
 			t := s.table.at(k.slot)
 			minOff := s.minOffset(t, nowTicks)
-			var gone4, gone6 peerChange
-			t.v4, gone4.seeders, gone4.leechers = t.v4.collect(minOff)
 			var v6 peerList[peer6]
-			v6, gone6.seeders, gone6.leechers = t.ipv6().collect(minOff)
+			var seeders4, leechers4, seeders6, leechers6 int
+			t.v4, seeders4, leechers4 = t.v4.collect(minOff)
+			v6, seeders6, leechers6 = t.ipv6().collect(minOff)
 			t.setIPv6(v6)
-			seeders, leechers := gone4.seeders+gone6.seeders, gone4.leechers+gone6.leechers
-			t.seeders -= int32(seeders)
-			t.leechers -= int32(leechers)
-			sh.seeders -= seeders
-			sh.leechers -= leechers
+			t.seeders -= int32(seeders4 + seeders6)
+			t.leechers -= int32(leechers4 + leechers6)
+			sh.seeders -= seeders4 + seeders6
+			sh.leechers -= leechers4 + leechers6
 			if t.peers() == 0 {
-				s.table.release(k.slot)
-				s.torrents.Add(-1)
+				dropped = append(dropped, k.slot)
 				continue
 			}
 			kept = append(kept, k)
 		}
-		if cap(kept) > 16 && len(kept) < cap(kept)/4 {
-			kept = slices.Clip(slices.Clone(kept))
-		}
-		sh.index = kept
-		if s.table.sparse() {
-			for j := range sh.index {
-				sh.index[j].slot = s.table.relocate(sh.index[j].slot)
-			}
-		}
+		sh.index = shrink(kept)
+		s.table.collect(dropped, sh.index)
 		sh.mu.Unlock()
 	}
 	return nil

@@ -193,9 +193,8 @@ func (l peerList[R]) rebase(shift uint32) {
 	}
 }
 
-// collect drops the peers no longer live, keeping the order, and returns the list and the
-// numbers of seeders and leechers dropped. It gives spare capacity back once the list is less
-// than a quarter full, so a swarm that shrank does not keep its peak size.
+// collect drops the peers no longer live, keeping the order, and returns the list (shrunk)
+// and the numbers of seeders and leechers dropped.
 func (l peerList[R]) collect(minOff uint32) (kept peerList[R], seeders, leechers int) {
 	kept = l[:0]
 	for _, p := range l {
@@ -209,13 +208,19 @@ func (l peerList[R]) collect(minOff uint32) (kept peerList[R], seeders, leechers
 		}
 	}
 	clear(l[len(kept):]) // not needed for memory safety (no pointers), but keeps dumps honest
-	if cap(kept) > 16 && len(kept) < cap(kept)/4 {
-		kept = slices.Clip(slices.Clone(kept))
+	return shrink(kept), seeders, leechers
+}
+
+// shrink gives spare capacity back once l is less than a quarter full, so a list that shrank
+// does not keep its peak size; an empty l becomes nil.
+func shrink[S ~[]E, E any](l S) S {
+	switch {
+	case len(l) == 0:
+		return nil
+	case cap(l) > 16 && len(l) < cap(l)/4:
+		return slices.Clip(slices.Clone(l))
 	}
-	if len(kept) == 0 {
-		kept = nil
-	}
-	return kept, seeders, leechers
+	return l
 }
 
 // growForInsert makes room for one more element. Lists grow by an eighth (a quarter while

@@ -33,6 +33,26 @@ func TestShardsSpreadCraftedHashes(t *testing.T) {
 	}
 }
 
+// Infohashes that agree on their first 8 bytes, the part a shard's index keys hold, are told
+// apart by the rest: announcing each twice, in two passes, finds the torrent made by the first.
+func TestShardKeysTieOnPrefix(t *testing.T) {
+	ctx := context.Background()
+	s := New(store.Limits{})
+	const n = 5000
+	for range 2 {
+		for i := range n {
+			var h store.InfoHash
+			binary.BigEndian.PutUint16(h[18:], uint16(i))
+			if _, _, err := s.Announce(ctx, store.Announce{InfoHash: h, Peer: storetest.Peer4(1), Left: 1}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if tot, _ := s.Totals(ctx); tot.Torrents != n || tot.Leechers != n {
+		t.Errorf("after announcing %d hashes twice: %+v, want %d torrents of one leecher", n, tot, n)
+	}
+}
+
 // The torrents of a shard stay sorted and findable through inserts and removals.
 func TestShardSortedThroughChurn(t *testing.T) {
 	s := New(store.Limits{})

@@ -19,7 +19,8 @@ import (
 //
 // Slots are handed out lowest first, so the slots in use stay packed at the bottom of the table;
 // chunks wholly above the highest slot in use are dropped. After many torrents were dropped,
-// Store.Collect moves torrents down into free slots (relocate) so that the top chunks empty.
+// Store.Collect moves torrents down into free slots (compact) so that the top chunks empty.
+// The table also enforces the store's MaxTorrents: it is the one place that counts torrents.
 //
 // Concurrency: the chunk directory has a fixed length (enough for MaxTorrents) and a chunk is
 // set or dropped under mu, by the goroutine that allocates or frees a slot in it. A slot's
@@ -31,6 +32,7 @@ type torrentTable struct {
 	top    uint32        // one more than the highest slot in use (0 when none is)
 	hint   int           // no chunk below this one has a free slot
 	inUse  int
+	max    int // slots in use at most (the store's MaxTorrents)
 }
 
 const (
@@ -45,7 +47,7 @@ type tableChunk struct {
 }
 
 func newTorrentTable(maxTorrents int) torrentTable {
-	return torrentTable{chunks: make([]*tableChunk, (maxTorrents+chunkLen-1)/chunkLen+1)}
+	return torrentTable{chunks: make([]*tableChunk, (maxTorrents+chunkLen-1)/chunkLen), max: maxTorrents}
 }
 
 // at returns the torrent in slot; the caller holds the lock of the shard that indexes it.
@@ -53,16 +55,20 @@ func (tb *torrentTable) at(slot uint32) *torrent {
 	return &tb.chunks[slot>>chunkBits].torrents[slot&(chunkLen-1)]
 }
 
-// alloc hands out the lowest free slot, zeroed. It reports false when the directory is full
-// (the store's MaxTorrents check comes first, so that does not happen).
+// alloc hands out the lowest free slot, zeroed. It reports false when max slots are in use.
 func (tb *torrentTable) alloc() (uint32, bool) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	return tb.allocLocked()
+	if tb.inUse >= tb.max {
+		return 0, false
+	}
+	return tb.lowestFree(), true
 }
 
-func (tb *torrentTable) allocLocked() (uint32, bool) {
-	for c := tb.hint; c < len(tb.chunks); c++ {
+// lowestFree marks the lowest free slot used and returns it; the caller holds mu and has
+// checked that fewer than max slots are in use (so one is free: the directory holds max).
+func (tb *torrentTable) lowestFree() uint32 {
+	for c := tb.hint; ; c++ {
 		ch := tb.chunks[c]
 		if ch == nil {
 			ch = new(tableChunk)
@@ -82,10 +88,9 @@ func (tb *torrentTable) allocLocked() (uint32, bool) {
 			tb.hint = c
 			slot := uint32(c<<chunkBits + w*64 + b)
 			tb.top = max(tb.top, slot+1)
-			return slot, true
+			return slot
 		}
 	}
-	return 0, false
 }
 
 // release frees slot, clearing its torrent so its peer lists can be collected.
@@ -93,6 +98,13 @@ func (tb *torrentTable) release(slot uint32) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	tb.releaseLocked(slot)
+}
+
+// len returns the slots in use.
+func (tb *torrentTable) len() int {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	return tb.inUse
 }
 
 func (tb *torrentTable) releaseLocked(slot uint32) {
@@ -128,28 +140,43 @@ func (tb *torrentTable) lowerTop() {
 	}
 }
 
-// sparse reports whether relocating torrents would give back at least two chunks: fewer than
-// half the slots up to top are in use.
-func (tb *torrentTable) sparse() bool {
+// collect frees the slots of a shard's dropped torrents and, when fewer than half the slots
+// up to top are in use and at least two chunks would be given back, moves the shard's kept
+// torrents into lower free slots, updating their keys. One lock for the whole shard; the caller
+// holds the shard's lock (shard, then table, as in Announce).
+func (tb *torrentTable) collect(dropped []uint32, kept []torrentKey) {
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
-	return int(tb.top) > 2*chunkLen && tb.inUse < int(tb.top)/2
+	for _, slot := range dropped {
+		tb.releaseLocked(slot)
+	}
+	if int(tb.top) <= 2*chunkLen || tb.inUse >= int(tb.top)/2 {
+		return
+	}
+	for i, k := range kept {
+		if tb.hint >= int(k.slot>>chunkBits) && !tb.freeBelow(k.slot) {
+			continue
+		}
+		to := tb.lowestFree()
+		if to > k.slot { // no free slot below it after all
+			tb.releaseLocked(to)
+			continue
+		}
+		*tb.at(to) = *tb.at(k.slot)
+		tb.releaseLocked(k.slot)
+		kept[i].slot = to
+	}
 }
 
-// relocate moves the torrent in slot to the lowest free slot if that is below it, and returns
-// where the torrent now is. The caller holds the lock of the shard that indexes slot.
-func (tb *torrentTable) relocate(slot uint32) uint32 {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	to, ok := tb.allocLocked()
-	if !ok {
-		return slot
+// freeBelow reports whether a slot below slot, in slot's own chunk, is free.
+func (tb *torrentTable) freeBelow(slot uint32) bool {
+	ch := tb.chunks[slot>>chunkBits]
+	i := slot & (chunkLen - 1)
+	for w := range i / 64 {
+		if ch.used[w] != ^uint64(0) {
+			return true
+		}
 	}
-	if to > slot {
-		tb.releaseLocked(to)
-		return slot
-	}
-	*tb.at(to) = *tb.at(slot)
-	tb.releaseLocked(slot)
-	return to
+	mask := uint64(1)<<(i%64) - 1
+	return ch.used[i/64]&mask != mask
 }

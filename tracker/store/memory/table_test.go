@@ -51,18 +51,20 @@ func TestTableSlots(t *testing.T) {
 	}
 }
 
-// The directory never grows past MaxTorrents' worth of chunks (plus one).
+// The table hands out at most max slots, and a released one again.
 func TestTableFull(t *testing.T) {
-	tb := newTorrentTable(1)
-	n := 0
-	for {
+	tb := newTorrentTable(3)
+	for range 3 {
 		if _, ok := tb.alloc(); !ok {
-			break
+			t.Fatal("a table for 3 torrents refused one of the first 3")
 		}
-		n++
 	}
-	if n != 2*chunkLen {
-		t.Errorf("a table for 1 torrent handed out %d slots, want %d", n, 2*chunkLen)
+	if s, ok := tb.alloc(); ok {
+		t.Fatalf("a table for 3 torrents handed out a 4th slot, %d", s)
+	}
+	tb.release(1)
+	if s, ok := tb.alloc(); !ok || s != 1 {
+		t.Errorf("after releasing slot 1: alloc = %d, %v", s, ok)
 	}
 }
 

@@ -327,15 +327,24 @@ func testExpiryLongLived(t *testing.T, newStore NewFunc) {
 			if round%2 == 1 {
 				stayer = seed
 			}
-			announce(t, s, stayer(h, stay6, 0))
-			peers, c := announce(t, s, stayer(h, stay4, 50))
-			// Live IPv4 peers other than stay4: the one-shot peers of the last TTL (3 rounds,
-			// this one included; the oldest may or may not have expired yet).
-			if n := len(peers); n < min(round+1, 3) || n > min(round+1, 4) || !slices.Contains(peers, once4) {
-				t.Fatalf("round %d: got %v, want this round's and the last 2 or 3 rounds' one-shot IPv4 peers", round, peers)
-			}
-			if round >= 4 && slices.Contains(peers, Peer4(100+round-4)) {
-				t.Fatalf("round %d: got %v, holding a peer announced 4/3 TTL ago", round, peers)
+			peers6, _ := announce(t, s, stayer(h, stay6, 50))
+			peers4, c := announce(t, s, stayer(h, stay4, 50))
+			// Live peers of each family other than its stayer: the one-shot peers of the last
+			// TTL (3 rounds, this one included; the oldest may or may not have expired yet).
+			for _, f := range []struct {
+				family    string
+				peers     []netip.AddrPort
+				now, gone netip.AddrPort
+			}{
+				{"IPv4", peers4, once4, Peer4(100 + round - 4)},
+				{"IPv6", peers6, once6, Peer6(100 + round - 4)},
+			} {
+				if n := len(f.peers); n < min(round+1, 3) || n > min(round+1, 4) || !slices.Contains(f.peers, f.now) {
+					t.Fatalf("round %d: got %v, want this round's and the last 2 or 3 rounds' one-shot %s peers", round, f.peers, f.family)
+				}
+				if round >= 4 && slices.Contains(f.peers, f.gone) {
+					t.Fatalf("round %d: got %v, holding an %s peer announced 4/3 TTL ago", round, f.peers, f.family)
+				}
 			}
 			if round%2 == 1 && c.Complete != 2 || round%2 == 0 && c.Complete != 0 {
 				t.Fatalf("round %d: counts %+v, want the two stayers as seeders on odd rounds only", round, c)
