@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 vulndb_version=v0.0.0-20261105234957-e22db6528018
 govulncheck=golang.org/x/vuln/cmd/govulncheck@v1.1.4
-dir=$(go mod download -json "golang.org/x/vulndb@$vulndb_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+dir=$(go mod download -json "golang.org/x/vulndb@$vulndb_version" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 db=$(mktemp -d)
 trap 'rm -rf "$db"' EXIT
 python3 scripts/vulndb.py "$dir" "$db"

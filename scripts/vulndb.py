@@ -9,6 +9,7 @@ usage: vulndb.py VULNDB_MODULE_DIR OUT_DIR
 import json
 import os
 import re
+import shutil
 import sys
 
 
@@ -31,15 +32,14 @@ def main():
     for name in sorted(os.listdir(osv_dir)):
         if not name.endswith(".json"):
             continue
-        with open(os.path.join(osv_dir, name)) as f:
+        path = os.path.join(osv_dir, name)
+        # The entry as it is: govulncheck reads ID/ID.json; only the index needs real times.
+        shutil.copyfile(path, os.path.join(out, "ID", name))
+        with open(path) as f:
             entry = json.load(f)
-        with open(os.path.join(out, "ID", name), "w") as f:
-            json.dump(entry, f)
-        if entry["modified"].startswith("0001-"):
-            entry["modified"] = snapshot
-        if entry.get("published", "").startswith("0001-"):
-            entry["published"] = snapshot
         modified = entry["modified"]
+        if modified.startswith("0001-"):
+            modified = snapshot
         newest = max(newest, modified)
         vulns.append({"id": entry["id"], "modified": modified, "aliases": entry.get("aliases", [])})
         for aff in entry.get("affected", []):

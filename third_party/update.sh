@@ -7,7 +7,7 @@
 set -euo pipefail
 version=v1.62.0
 cd "$(dirname "$0")"
-dir=$(cd .. && go mod download -json "github.com/anacrolix/torrent@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+dir=$(cd .. && go mod download -json "github.com/anacrolix/torrent@$version" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
 rm -rf anacrolix-torrent
 cp -r "$dir" anacrolix-torrent
 chmod -R u+w anacrolix-torrent

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Plots swarm.py results: for each swarm size, the run with the median T_last/T_min of each
-client. Left: when each recipient finished (sorted), against T_min. Middle: what the seed has
-uploaded so far, in copies of the payload. Right: the recipients' total upload rate against their
-capacity (u * (N-1), nominal).
+client, among the runs where every recipient finished and its data matched the payload. Left:
+when each recipient finished (sorted), against T_min. Middle: what the seed has uploaded so far,
+in copies of the payload. Right: the recipients' total upload rate against their capacity
+(u * (N-1), nominal).
 
   plot.py OUT.png RESULTS.jsonl... [--label shoal=default,tcp --label libtorrent=default]
 One line per (client, label) in each panel.
@@ -14,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from swarm import rate_bps  # the same parsing of tc rates as the benchmark
+from swarm import all_verified, rate_bps  # the benchmark's own run filter and tc rate parsing
 
 COLORS = {("shoal", "final"): "#1f77b4", ("shoal", "utp"): "#2ca02c", ("shoal", "tcp"): "#9467bd", ("shoal", "default"): "#1f77b4",
           ("libtorrent", "lt"): "#d62728", ("libtorrent", "default"): "#d62728"}
@@ -36,7 +37,7 @@ def main():
     for path in a.results:
         for line in open(path):
             r = json.loads(line)
-            if r.get("ratio") and (r["client"] not in want or r["label"] in want[r["client"]]):
+            if all_verified(r) and (r["client"] not in want or r["label"] in want[r["client"]]):
                 runs.append(r)
     sizes = sorted({r["n"] for r in runs})
     fig, axes = plt.subplots(len(sizes), 3, figsize=(15, 4.2 * len(sizes)), squeeze=False)

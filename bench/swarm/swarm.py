@@ -18,6 +18,8 @@ Measured per run:
   T_last   time from starting the recipients to the last completion (seen on their stdout)
   T_min    max(F/u_seed, F/d_min, n*F/(u_seed + sum u_recipients)), n = N-1, nominal rates
   ratio    T_last / T_min
+  verified recipients whose data matches the payload byte for byte (diff -r); a run where any
+           did not is kept in --out but left out of the summary table's medians
   per-recipient completion times
   seed upload: payload bytes the seed reports (shoal: its last progress event; libtorrent:
            all_time_upload) and the bytes on its wire (hub-side veth counter, TCP/IP headers
@@ -63,6 +65,20 @@ def rate_bps(r):
         if r.endswith(suf):
             return float(r[: -len(suf)]) * mul
     return float(r)
+
+
+def t_min(a, n):
+    """max(F/u_seed, F/d_min, n*F/(u_seed + sum u_recipients)), n = N-1, nominal rates."""
+    F = a.size * 8.0
+    us, ul = rate_bps(a.seed_rate), rate_bps(a.peer_rate)
+    dmin = rate_bps(a.down_rate) if a.down_rate else float("inf")
+    nl = n - 1
+    return max(F / us, F / dmin, nl * F / (us + nl * ul))
+
+
+def all_verified(r):
+    """Every recipient of the run completed and its data matched the payload."""
+    return bool(r["ratio"]) and r["verified"] == r["n"] - 1
 
 
 def node(i):
@@ -212,6 +228,15 @@ def json_event(line, name):
     return ev if ev.get("event") == name else None
 
 
+def lt_leech_done(line):
+    """lt_client.py's leech line when it completed (not its {"error": ...} line)."""
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(ev, dict) and ev.get("role") == "leech" and "error" not in ev
+
+
 def start_seed(client, a, rdir, tor):
     ip = ip_of(1)
     if client == "shoal":
@@ -254,7 +279,7 @@ def start_recipient(client, a, rdir, tor, i):
                     done_match=lambda l: json_event(l, "done") is not None)
     argv = [PY, HERE + "/../lt_client.py", "--torrent", tor, "--save", dest, "--listen", "%s:%d" % (ip, PORT),
             "--seed-after", "100000"]
-    return Proc(ns, argv, "%s/r%d.log" % (rdir, i), done_match=lambda l: l.startswith('{"role": "leech"'))
+    return Proc(ns, argv, "%s/r%d.log" % (rdir, i), done_match=lt_leech_done)
 
 
 def shoal_uploaded(p):
@@ -270,23 +295,18 @@ def shoal_uploaded(p):
 def seed_payload_bytes(client, seed):
     """What the seed reports it uploaded (piece data), or None."""
     if client == "shoal":
-        up = None
-        for _, line in seed.lines:
-            ev = json_event(line, "progress")
-            if ev:
-                up = ev.get("uploaded")
-        return up
+        return shoal_uploaded(seed)
     for _, line in seed.lines:
         if line.startswith('{"role": "seed"'):
             return json.loads(line).get("uploaded")
     return None
 
 
-def start_tracker(rdir):
+def start_tracker(rdir, infohash):
     d = rdir + "/ot"
     os.makedirs(d)
     with open(d + "/whitelist.txt", "w") as f:
-        f.write(A.infohash + "\n")
+        f.write(infohash + "\n")
     os.chmod(d, 0o755)
     # opentracker chroots into -d: the whitelist path is relative to it.
     return Proc(HUB, ["opentracker", "-i", TRACKER_IP, "-p", "6969", "-P", "6969", "-A", TRACKER_IP,
@@ -301,15 +321,14 @@ def one_run(client, n, run, a, tor):
     os.makedirs(rdir)
     mine = []
     try:
-        mine.append(start_tracker(rdir))
+        mine.append(start_tracker(rdir, a.infohash))
         time.sleep(0.3)
         seed = start_seed(client, a, rdir, tor)
         mine.append(seed)
         # Let the seed's first announce reach the tracker.
         time.sleep(1.0)
         c0, w0, r0 = cpu_times(), wire_counters(n), wire_counters(n, received=True)
-        global LOAD0
-        LOAD0 = float(open("/proc/loadavg").read().split()[0])
+        load0 = float(open("/proc/loadavg").read().split()[0])
         t0 = time.time()
         rec = {}
         for i in range(2, n + 1):
@@ -366,11 +385,12 @@ def one_run(client, n, run, a, tor):
     for i in rec:
         r = subprocess.run(["diff", "-rq", a.payload, "%s/r%d/%s" % (rdir, i, name)], capture_output=True)
         ok += r.returncode == 0
-    F = a.size * 8.0
+    if ok < len(rec):
+        log("# %s N=%d run %d: %d of %d recipients' data did not match the payload; the run is left "
+            "out of the summary" % (client, n, run, len(rec) - ok, len(rec)))
     us, ul = rate_bps(a.seed_rate), rate_bps(a.peer_rate)
     nl = n - 1
-    dmin = rate_bps(a.down_rate) if a.down_rate else float("inf")
-    tmin = max(F / us, F / dmin, nl * F / (us + nl * ul))
+    tmin = t_min(a, n)
     res = {
         "client": client, "label": a.label, "n": n, "run": run, "F_MiB": round(a.size / 2**20, 1),
         "piece_KiB": a.piece_len // 1024, "seed_rate": a.seed_rate, "peer_rate": a.peer_rate,
@@ -380,7 +400,7 @@ def one_run(client, n, run, a, tor):
         "ratio": round(t_last / tmin, 3) if t_last else None,
         "done_s": [round(done[i], 2) if i in done else None for i in range(2, n + 1)],
         "metadata_s": meta,
-        "loadavg": LOAD0,
+        "loadavg": load0,
         "cpu_pct": round(100.0 * (1 - (c1[1] - c0[1]) / max(1, c1[0] - c0[0])), 1),
         "client_cpu_s": [round(c, 1) if c is not None else None for c in cpu],
         "shoal_env": a.shoal_env if client == "shoal" else [],
@@ -415,7 +435,7 @@ def make_payload(a):
         total = a.size_mib << 20
         # Uneven sizes, like a real folder: halves, then the rest.
         sizes, left = [], total
-        for k in range(a.files - 1):
+        for _ in range(a.files - 1):
             s = max(1, left // 2)
             sizes.append(s)
             left -= s
@@ -453,8 +473,8 @@ def main():
     ap.add_argument("--nice", type=int, default=-10,
                     help="niceness of the clients: the swarm measures the protocol, not the CPU")
     a = ap.parse_args()
-    global A, NICE
-    A, NICE = a, a.nice
+    global NICE
+    NICE = a.nice
     if os.geteuid() != 0:
         sys.exit("swarm.py needs root (network namespaces, tc)")
     for tool in ("opentracker", "tc", "ip"):
@@ -464,7 +484,7 @@ def main():
     a.work = "%s/run-%d" % (a.cache, os.getpid())
     os.makedirs(a.work)
     atexit.register(lambda: shutil.rmtree(a.work, ignore_errors=True) if not a.keep_data else None)
-    atexit.register(teardown)
+    # SIGTERM and SIGHUP unwind like Ctrl-C (KeyboardInterrupt) does, through the finally below.
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda *_: sys.exit(1))
     if not a.shoal:
@@ -487,14 +507,11 @@ def main():
     log("# payload %s: %.1f MiB in %d files, %d KiB pieces, infohash %s" % (
         a.payload, a.size / 2**20, a.files, a.piece_len // 1024, a.infohash))
     results = []
-    try:
-        for n in ns_list:
+    for n in ns_list:
+        try:
             build(n, a)
-            F = a.size * 8.0
-            us, ul = rate_bps(a.seed_rate), rate_bps(a.peer_rate)
-            tmin = max(F / us, (n - 1) * F / (us + (n - 1) * ul))
             log("# N=%d: 1 seed (%s) + %d recipients (%s up each); T_min %.1f s" % (
-                n, a.seed_rate, n - 1, a.peer_rate, tmin))
+                n, a.seed_rate, n - 1, a.peer_rate, t_min(a, n)))
             for run in range(1, a.runs + 1):
                 # Rotate the order so machine load hits every client alike.
                 order = clients[(run - 1) % len(clients):] + clients[:(run - 1) % len(clients)]
@@ -506,20 +523,30 @@ def main():
                     if a.out:
                         with open(a.out, "a") as f:
                             f.write(json.dumps(r) + "\n")
+        finally:
+            # Also on an error, Ctrl-C, SIGTERM or SIGHUP: the processes and namespaces go.
             teardown()
-    finally:
-        teardown()
+    print("\nruns: the runs in the medians; runs where a recipient did not finish, or where its data did not "
+          "match the payload, are left out and counted in brackets.")
     print("\n| label | client | N | runs | T_min s | T_last median s | ratio median (min–max) | seed upload / F (payload, wire) | recipient upload use | CPU % |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in ns_list:
         for client in clients:
-            rs = [r for r in results if r["n"] == n and r["client"] == client and r["ratio"]]
+            mine = [r for r in results if r["n"] == n and r["client"] == client]
+            rs = [r for r in mine if all_verified(r)]
+            runs = "%d" % len(rs)
+            if len(rs) < len(mine):
+                incomplete = sum(1 for r in mine if not r["ratio"])
+                unverified = len(mine) - len(rs) - incomplete
+                runs += " (left out: %s)" % ", ".join(
+                    x for x in ("%d incomplete" % incomplete if incomplete else "",
+                                "%d not verified" % unverified if unverified else "") if x)
             if not rs:
-                print("| %s | %s | %d | 0 | | did not complete | | | | |" % (a.label, client, n))
+                print("| %s | %s | %d | %s | | no complete, verified run | | | | |" % (a.label, client, n, runs))
                 continue
             med = lambda k: statistics.median([r[k] for r in rs if r.get(k) is not None] or [0])
-            print("| %s | %s | %d | %d | %.1f | %.1f | %.2f (%.2f–%.2f) | %.2f, %.2f | %.2f | %.0f |" % (
-                a.label, client, n, len(rs), rs[0]["T_min_s"], med("T_last_s"), med("ratio"),
+            print("| %s | %s | %d | %s | %.1f | %.1f | %.2f (%.2f–%.2f) | %.2f, %.2f | %.2f | %.0f |" % (
+                a.label, client, n, runs, rs[0]["T_min_s"], med("T_last_s"), med("ratio"),
                 min(r["ratio"] for r in rs), max(r["ratio"] for r in rs), med("seed_payload_F"),
                 med("seed_wire_F"), med("recipient_use"), med("cpu_pct")))
 

@@ -91,6 +91,7 @@ def stop_all():
 
 
 def setup():
+    """Makes the file and both .torrents once; returns their paths and the tracker port."""
     for sub in ("seed", "logs", "state", "runs"):
         os.makedirs(os.path.join(D, sub), exist_ok=True)
     src = os.path.join(D, "seed", "tp.bin")
@@ -103,12 +104,19 @@ def setup():
     tor = os.path.join(D, "tp.torrent")
     tor_tr = os.path.join(D, "tp-tracker.torrent")
     if not os.path.exists(tor_tr):
-        for t, extra in ((tor, []), (tor_tr, ["-a", f"http://{TRACKER_IP}:{TRACKER_PORT}/announce"])):
+        port = free_port(TRACKER_IP)
+        for t, extra in ((tor, []), (tor_tr, ["-a", f"http://{TRACKER_IP}:{port}/announce"])):
             if os.path.exists(t):
                 os.remove(t)
             subprocess.run(["mktorrent", "-l", "20", *extra, "-o", t, src], check=True,
                            stdout=subprocess.DEVNULL)
-    return src, tor, tor_tr
+    else:
+        # The tracker port is baked into tp-tracker.torrent: reuse it.
+        with open(tor_tr, "rb") as f:
+            body = f.read()
+        i = body.find(f"http://{TRACKER_IP}:".encode())
+        port = int(body[i:].split(b":")[2].split(b"/")[0])
+    return src, tor, tor_tr, port
 
 
 def drop_caches(src):
@@ -148,21 +156,15 @@ def timed(cmd, name, cwd=None):
     wall = time.monotonic() - t0
     cpu = rss = None
     try:
-        e, u, s, m = open(tf).read().split()[-4:]
+        _, u, s, m = open(tf).read().split()[-4:]  # %e is not used: wall is measured here
         cpu, rss = float(u) + float(s), int(m) / 1024
     except (OSError, ValueError):
         pass
     return wall, cpu, rss, rc
 
 
-TRACKER_PORT = free_port(TRACKER_IP)
 os.makedirs(D, exist_ok=True)
-src, tor, tor_tr = setup()
-# The tracker port is baked into tp-tracker.torrent; reuse it if the torrent exists.
-with open(tor_tr, "rb") as f:
-    body = f.read()
-i = body.find(f"http://{TRACKER_IP}:".encode())
-TRACKER_PORT = int(body[i:].split(b":")[2].split(b"/")[0])
+src, tor, tor_tr, tracker_port = setup()
 
 clients = a.clients.split(",")
 extra = dict(spec.split("=", 1) for spec in a.extra_shoal)  # name -> binary
@@ -171,8 +173,8 @@ clients += list(extra) + list(extra_seed)
 
 try:
     subprocess.run(["cat", src], stdout=subprocess.DEVNULL)
-    start([a.shoal, "tracker", "--http", f"{TRACKER_IP}:{TRACKER_PORT}", "--udp", ""], "tracker")
-    wait_port(TRACKER_IP, TRACKER_PORT)
+    start([a.shoal, "tracker", "--http", f"{TRACKER_IP}:{tracker_port}", "--udp", ""], "tracker")
+    wait_port(TRACKER_IP, tracker_port)
     seed_port = free_port(SEED_IP)
     seed_ready = os.path.join(D, "seed.ready")
     if os.path.exists(seed_ready):
@@ -201,7 +203,7 @@ try:
             raise SystemExit("libtorrent seed not ready")
         time.sleep(0.2)
 
-    def cmd_for(client, dest, n):
+    def cmd_for(client, dest):
         peer = f"{SEED_IP}:{seed_port}"
         if client in ("shoal", "shoal-utp") or client in extra:
             state = os.path.join(dest, ".state")
@@ -237,7 +239,7 @@ try:
             if a.drop_caches:
                 drop_caches(src)
             subprocess.run(["sync"])
-            cmd, cwd = cmd_for(c, dest, r)
+            cmd, cwd = cmd_for(c, dest)
             seed_pid = (seed_procs[c] if c in seed_procs else lt_seed).pid
             s0 = proc_cpu(seed_pid)
             wall, cpu, rss, rc = timed(cmd, f"{c}.{r}", cwd=cwd)
@@ -300,3 +302,7 @@ if "libtorrent" in results:
 if a.json_out:
     with open(a.json_out, "w") as f:
         json.dump(results, f, indent=1)
+failed = [f"{m['client']} round {m['round']}" for ms in results.values() for m in ms if not m["ok"]]
+if failed:
+    log("FAILED: " + ", ".join(failed))
+    sys.exit(1)

@@ -15,11 +15,18 @@ rm -f "$OUT/seed.ready"
 	--listen "127.0.0.2:$PORT" --ready-file "$OUT/seed.ready" >"$OUT/seed.log" 2>&1 &
 SEED=$!
 trap 'kill $SEED 2>/dev/null; wait $SEED 2>/dev/null || true' EXIT
-until [ -f "$OUT/seed.ready" ]; do sleep 0.2; done
+until [ -f "$OUT/seed.ready" ]; do
+	kill -0 "$SEED" 2>/dev/null || { echo "profile.sh: the libtorrent seed exited: see $OUT/seed.log" >&2; exit 1; }
+	sleep 0.2
+done
 go test -c -o "$OUT/swarm.test" ./swarm/
 for i in $(seq 1 "${RUNS:-1}"); do
+	# The whole output goes to test.N.log; the lines that matter are shown, and a failing run stops here.
+	rc=0
 	SHOAL_BENCH_TORRENT=$D/tp.torrent SHOAL_BENCH_PEER=127.0.0.2:$PORT \
 		"$OUT/swarm.test" -test.run TestThroughputFromSeed -test.count=1 -test.v \
-		-test.cpuprofile "$OUT/cpu.$i.out" ${PROFILE_ARGS:-} 2>&1 | grep -E 'MiB/s|read back|FAIL|panic' || true
+		-test.cpuprofile "$OUT/cpu.$i.out" ${PROFILE_ARGS:-} >"$OUT/test.$i.log" 2>&1 || rc=$?
+	grep -E 'MiB/s|read back|FAIL|panic' "$OUT/test.$i.log" || true # shown only: the status is rc's
+	[ "$rc" = 0 ] || { echo "profile.sh: run $i failed (exit $rc): see $OUT/test.$i.log" >&2; exit 1; }
 done
 go tool pprof -top -nodecount=${NODES:-40} "$OUT/swarm.test" "$OUT/cpu.1.out" 2>/dev/null | head -$((${NODES:-40} + 6))

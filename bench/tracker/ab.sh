@@ -14,17 +14,15 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/shoal-trackerab.XXXXXX)}
 PORT=${PORT:-16990}
+mkdir -p "$WORK"
+. "$HERE/lib.sh"
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-(cd "$REPO" && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
-python3 -c "
-import random
-r = random.Random(424242)
-print('\n'.join('%040x' % r.getrandbits(160) for _ in range(10000)))" > "$WORK/ih.txt"
+build_udpload
+make_infohashes
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 : >"$WORK/ab.txt"
 for r in $(seq "$ROUNDS"); do
   for v in old new; do
@@ -32,12 +30,10 @@ for r in $(seq "$ROUNDS"); do
     "$bin" tracker --http 127.0.0.1:$PORT --udp 127.0.0.1:$PORT >/dev/null 2>&1 &
     PID=$!
     wait_port $PORT
-    UDPLOAD_TARGET=127.0.0.1:$PORT UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_DURATION=${SECS}s \
-      "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^RESULT' | sed "s/^/$r $v /" | tee -a "$WORK/ab.txt"
+    udpload "$PORT" UDPLOAD_DURATION="$SECS"s | grep '^RESULT' | sed "s/^/$r $v /" | tee -a "$WORK/ab.txt"
     kill $PID; wait $PID 2>/dev/null || true; PID=
   done
 done
 for v in old new; do
-  grep " $v RESULT" "$WORK/ab.txt" | sed 's/.* rps=\([0-9]*\).*/\1/' | sort -n |
-    awk -v v=$v '{a[NR]=$1} END {m = NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; print v, "median announces/s", m}'
+  echo "$v median announces/s $(grep " $v RESULT" "$WORK/ab.txt" | sed 's/.* rps=\([0-9]*\).*/\1/' | median)"
 done

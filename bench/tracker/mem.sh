@@ -18,6 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/shoal-trackermem.XXXXXX)}
 mkdir -p "$WORK"
+. "$HERE/lib.sh"
 PORT=${PORT:-16979}
 HOLD=${HOLD:-10}
 FILL=${FILL:-100}
@@ -25,29 +26,21 @@ PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
-for tool in go opentracker python3; do
+for tool in go make opentracker python3; do
   command -v "$tool" >/dev/null || { echo "mem.sh: $tool not found" >&2; exit 1; }
 done
 
 VARIANTS=("$@")
 if [ ${#VARIANTS[@]} -eq 0 ]; then
-  (cd "$REPO" && CGO_ENABLED=0 go build -tags nosqlite -o "$WORK/shoal" ./cmd/shoal &&
-    CGO_ENABLED=0 go build -o "$WORK/shoal-tracker" ./cmd/shoal-tracker)
+  make -C "$REPO" build BIN="$WORK/shoal" TRACKER_BIN="$WORK/shoal-tracker" >&2
   VARIANTS=("shoal=$WORK/shoal" "shoal-tracker=$WORK/shoal-tracker")
 fi
-(cd "$REPO" && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
+build_udpload
 sync # a binary just built has dirty pages in the page cache; a deployed one does not
 
-python3 -c "
-import random
-r = random.Random(424242)
-print('\n'.join('%040x' % r.getrandbits(160) for _ in range(10000)))" > "$WORK/ih.txt"
-mkdir -p "$WORK/ot"
-cp "$WORK/ih.txt" "$WORK/ot/whitelist.txt"
-chmod 755 "$WORK/ot"; chmod 644 "$WORK/ot/whitelist.txt"
+make_infohashes
+make_ot_whitelist
 
-wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-kib() { awk -v k="$2:" '$1==k {print $2}' /proc/$1/status; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 snap() { echo "$(kib $1 VmRSS) $(kib $1 RssAnon) $(kib $1 RssFile)"; }
 
@@ -60,8 +53,7 @@ measure() { # name command...
   sleep 1
   local empty filled held
   empty=$(snap $PID)
-  UDPLOAD_TARGET=127.0.0.1:$PORT UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_FILL=$FILL \
-    "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^FILLED' >&2
+  udpload "$PORT" UDPLOAD_FILL="$FILL" | grep '^FILLED' >&2
   sleep 2
   filled=$(snap $PID)
   sleep "$HOLD"

@@ -25,6 +25,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 WORK=${WORK:-$(mktemp -d /tmp/shoal-trackerbench.XXXXXX)}
 mkdir -p "$WORK"
+. "$HERE/lib.sh"
 SHOAL_PORT=${SHOAL_PORT:-16969}
 OT_PORT=${OT_PORT:-16970}
 PIDS=()
@@ -41,18 +42,12 @@ if [ -n "${SHOAL_BIN:-}" ]; then
 else
   (cd "$REPO" && go build -o "$WORK/shoal" ./cmd/shoal)
 fi
-(cd "$REPO" && go test -c -o "$WORK/udpload.test" ./bench/tracker/udpload)
+build_udpload
 sync # a binary just built has dirty pages in the page cache; a deployed one does not
 
-# The same 10,000 infohashes for both trackers (opentracker's Debian build serves only
-# whitelisted ones).
-python3 -c "
-import random
-r = random.Random(424242)
-print('\n'.join('%040x' % r.getrandbits(160) for _ in range(10000)))" > "$WORK/ih.txt"
-mkdir -p "$WORK/ot"
-cp "$WORK/ih.txt" "$WORK/ot/whitelist.txt"
-chmod 755 "$WORK/ot"; chmod 644 "$WORK/ot/whitelist.txt"
+# The same 10,000 infohashes for both trackers, opentracker's whitelist.
+make_infohashes
+make_ot_whitelist
 
 start_shoal() {
   "$WORK/shoal" tracker --http 127.0.0.1:$SHOAL_PORT --udp 127.0.0.1:$SHOAL_PORT >"$WORK/shoal.log" 2>&1 &
@@ -63,18 +58,14 @@ start_ot() {
   opentracker -i 127.0.0.1 -p $OT_PORT -P $OT_PORT -w /whitelist.txt -d "$WORK/ot" >"$WORK/ot.log" 2>&1 &
   OT_PID=$!; PIDS+=("$OT_PID")
 }
-wait_port() { for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-rss() { awk -v k="$2:" '$1==k {print $2}' /proc/$1/status; }
 
 http_run() { # port seconds [check]
   ANNOUNCE_IH_FILE="$WORK/ih.txt" ANNOUNCE_CHECK=${3:-0} \
     wrk -t2 -c64 -d"$2"s --latency -s "$HERE/announce.lua" "http://127.0.0.1:$1" | grep '^RESULT'
 }
 udp_run() { # port seconds
-  UDPLOAD_TARGET=127.0.0.1:$1 UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_DURATION=${2}s \
-    "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^RESULT'
+  udpload "$1" UDPLOAD_DURATION="$2"s | grep '^RESULT'
 }
 
 start_shoal; start_ot
@@ -104,15 +95,14 @@ start_shoal; start_ot
 wait_port $SHOAL_PORT; wait_port $OT_PORT
 sleep 0.5
 declare -A BASE_RSS BASE_ANON MEM_RSS MEM_ANON MEM_FILE
-BASE_RSS[shoal]=$(rss $SHOAL_PID VmRSS); BASE_ANON[shoal]=$(rss $SHOAL_PID RssAnon)
-BASE_RSS[opentracker]=$(rss $OT_PID VmRSS); BASE_ANON[opentracker]=$(rss $OT_PID RssAnon)
+BASE_RSS[shoal]=$(kib $SHOAL_PID VmRSS); BASE_ANON[shoal]=$(kib $SHOAL_PID RssAnon)
+BASE_RSS[opentracker]=$(kib $OT_PID VmRSS); BASE_ANON[opentracker]=$(kib $OT_PID RssAnon)
 for t in shoal:$SHOAL_PORT opentracker:$OT_PORT; do
-  UDPLOAD_TARGET=127.0.0.1:${t#*:} UDPLOAD_IH_FILE="$WORK/ih.txt" UDPLOAD_FILL=100 \
-    "$WORK/udpload.test" -test.run '^TestLoad$' | grep '^FILLED' >&2
+  udpload "${t#*:}" UDPLOAD_FILL=100 | grep '^FILLED' >&2
 done
 sleep "${HOLD:-15}"
-MEM_RSS[shoal]=$(rss $SHOAL_PID VmRSS); MEM_ANON[shoal]=$(rss $SHOAL_PID RssAnon); MEM_FILE[shoal]=$(rss $SHOAL_PID RssFile)
-MEM_RSS[opentracker]=$(rss $OT_PID VmRSS); MEM_ANON[opentracker]=$(rss $OT_PID RssAnon); MEM_FILE[opentracker]=$(rss $OT_PID RssFile)
+MEM_RSS[shoal]=$(kib $SHOAL_PID VmRSS); MEM_ANON[shoal]=$(kib $SHOAL_PID RssAnon); MEM_FILE[shoal]=$(kib $SHOAL_PID RssFile)
+MEM_RSS[opentracker]=$(kib $OT_PID VmRSS); MEM_ANON[opentracker]=$(kib $OT_PID RssAnon); MEM_FILE[opentracker]=$(kib $OT_PID RssFile)
 
 {
   echo "Machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'); load average when the report was written: $(cut -d' ' -f1-3 /proc/loadavg)"
