@@ -105,7 +105,8 @@ func TestDHTTrackerlessMagnet(t *testing.T) {
 	}
 	// Either side may dial: the leecher after get_peers found the seeder, or the seeder
 	// when the leecher's announce_peer reached the seeder's own node. Nothing else knew.
-	seedFound := seeder.Snapshot().Torrents[0].PeersFound
+	// The seeder's snapshot is sampled on its own clock and may predate the connection.
+	seedFound := waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return len(tv.PeersFound) > 0 }).PeersFound
 	if tv.PeersFound["dht"]+seedFound["dht"] < 1 {
 		t.Errorf("peers found: leecher %v, seeder %v: want a DHT peer on one side", tv.PeersFound, seedFound)
 	}
