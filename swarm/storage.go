@@ -64,12 +64,18 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 				if m.ctx.Err() != nil {
 					return
 				}
-				bad++
-			} else if !settledComplete(m.ctx, p) {
-				bad++
+			} else if settledComplete(m.ctx, p) {
+				continue
 			}
+			bad++
 		}
 		if bad > 0 && wasComplete {
+			// The seed wants nothing: a torrent that wants a piece is a downloader, and a
+			// downloader uploads only to peers that give back (DisableAggressiveUpload), so
+			// it would stop serving its other pieces to recipients that have none yet.
+			for _, f := range m.t.Files() {
+				f.SetPriority(torrent.PiecePriorityNone)
+			}
 			m.fail(fmt.Errorf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", file, bad))
 		}
 	}()

@@ -13,7 +13,7 @@ import (
 // Issue 7: a file of a seeded folder rewritten while it is seeded is
 // noticed; its changed piece is no longer served (the leecher sees no
 // hash failure from us), its unchanged pieces are checked again and still
-// served, and the seed reports it.
+// served, and the seed reports it; the leecher gets every other piece.
 func TestSeedStopsServingChangedFile(t *testing.T) {
 	checkEveryRead(t)
 	content := filepath.Join(t.TempDir(), "release")
@@ -83,6 +83,15 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	}
 	if lv.Pieces[bad] != PieceMissing {
 		t.Fatalf("leecher's copy of the changed piece %d is %v, want missing", bad, lv.Pieces[bad])
+	}
+	// The seed's rejects of requests for the changed piece do not stop the leecher asking it
+	// for the others: it gets every piece but that one.
+	lv = waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.Done == tv.Size-tv.PieceLength })
+	if lv.Pieces[bad] == PieceComplete {
+		t.Fatalf("leecher completed the changed piece %d", bad)
+	}
+	if n := leecherHashFailures(t, leecher, ih); n != 0 {
+		t.Fatalf("leecher saw %d pieces fail their hash check", n)
 	}
 }
 

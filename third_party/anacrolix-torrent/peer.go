@@ -69,8 +69,11 @@ type (
 		lastChunkSent       time.Time
 
 		// Stuff controlled by the local peer.
-		needRequestUpdate    updateRequestReason
-		updateRequestsTimer  *releasedTimer
+		needRequestUpdate   updateRequestReason
+		updateRequestsTimer *releasedTimer
+		// Asks again, after rejectRetryDelay, for what the peer rejected (PeerConn.remoteRejected).
+		rejectRetry          *releasedTimer
+		rejectRetryPending   bool
 		lastRequestUpdate    time.Time
 		peakRequests         maxRequests
 		lastBecameInterested time.Time
@@ -224,6 +227,9 @@ func (p *Peer) close() {
 	}
 	if p.updateRequestsTimer != nil {
 		p.updateRequestsTimer.Stop()
+	}
+	if p.rejectRetry != nil {
+		p.rejectRetry.Stop()
 	}
 	p.legacyPeerImpl.onClose()
 	if p.t != nil {

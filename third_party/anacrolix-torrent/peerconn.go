@@ -56,7 +56,12 @@ type PeerConn struct {
 	// and implementation differences, we may receive chunks that are no longer in the set of
 	// requests actually want. This could use a roaring.BSI if the memory use becomes noticeable.
 	validReceiveChunks map[RequestIndex]int
-	PeerMaxRequests    maxRequests // Maximum pending requests the peer allows.
+	// Requests the peer rejected: not asked of it again until it unchokes us anew or
+	// rejectRetryDelay has passed, so that a reject neither ends our requests to the peer (a
+	// piece it lost for a moment, while it checks a changed file) nor makes them loop on a
+	// piece it cannot serve.
+	remoteRejected  typedRoaring.Bitmap[RequestIndex]
+	PeerMaxRequests maxRequests // Maximum pending requests the peer allows.
 	// Requests received beyond the queue we advertised (localClientReqq).
 	requestsOverQueue int
 
@@ -1083,6 +1088,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 				break
 			}
 			c.peerChoking = false
+			c.remoteRejected.Clear()
 			preservedCount := 0
 			c.requestState.Requests.Iterate(func(x RequestIndex) bool {
 				if !c.peerAllowedFast.Contains(c.t.pieceIndexOfRequestIndex(x)) {
@@ -1984,11 +1990,35 @@ func (c *PeerConn) remoteRejectedRequest(r RequestIndex) bool {
 		// The request was already cancelled.
 		return false
 	}
+	c.remoteRejected.Add(r)
+	if !c.rejectRetryPending {
+		c.rejectRetryPending = true
+		if c.rejectRetry == nil {
+			c.rejectRetry = newReleasedTimer(rejectRetryDelay, c.retryRejected)
+		} else {
+			c.rejectRetry.Reset(rejectRetryDelay)
+		}
+	}
 	if c.isLowOnRequests() {
 		c.onNeedUpdateRequests(peerUpdateRequestsRemoteRejectReason)
 	}
 	c.decExpectedChunkReceive(r)
 	return true
+}
+
+// rejectRetryDelay is how long a rejected request waits before it is asked of the same peer
+// again: a peer that cannot serve a piece costs one round of requests for it per delay.
+const rejectRetryDelay = 5 * time.Second
+
+func (c *PeerConn) retryRejected() {
+	c.locker().Lock()
+	defer c.locker().Unlock()
+	c.rejectRetryPending = false
+	if c.closed.IsSet() {
+		return
+	}
+	c.remoteRejected.Clear()
+	c.onNeedUpdateRequests("PeerConn.retryRejected")
 }
 
 func (c *PeerConn) decExpectedChunkReceive(r RequestIndex) {

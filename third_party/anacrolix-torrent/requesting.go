@@ -434,11 +434,10 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 			panic("changed")
 		}
 
-		// don't add requests on receipt of a reject - because this causes request back
-		// to potentially permanently unresponsive peers - which just adds network noise.  If
-		// the peer can handle more requests it will send an "unchoked" message - which
-		// will cause it to get added back to the request queue
-		if p.needRequestUpdate == peerUpdateRequestsRemoteRejectReason {
+		// Don't ask again for what the peer rejected until it unchokes us anew: it could be
+		// a piece it cannot serve. (Adding no request at all on a reject left a peer that had
+		// rejected every outstanding request, while keeping us unchoked, with none for good.)
+		if p.remoteRejected.Contains(req) {
 			continue
 		}
 
