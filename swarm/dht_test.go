@@ -141,10 +141,16 @@ func mustHash(t testing.TB, hexIH string) (h [20]byte) {
 // start: a restarted node with a bootstrap list that leads nowhere still rejoins the DHT.
 func TestDHTRoutingTablePersisted(t *testing.T) {
 	nodes := dhtNet(t, 5)
+	a := nodes[0]
+	// a bootstraps from every other node, so that its table holds more than its two ring
+	// neighbours without depending on what theirs held when it asked (a CI run once saw 2).
+	a.cfg.DHTBootstrap = nil
+	for _, nd := range nodes[1:] {
+		a.cfg.DHTBootstrap = append(a.cfg.DHTBootstrap, nd.addr)
+	}
 	for _, nd := range nodes {
 		nd.start(t)
 	}
-	a := nodes[0]
 	waitDHTNodes(t, a.e, 3, 20*time.Second)
 	id := a.e.discovery().dht.servers[0].ID()
 	if err := a.e.Close(); err != nil {
