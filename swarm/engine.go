@@ -259,7 +259,7 @@ func (e *Engine) clientConfig() (*torrent.ClientConfig, error) {
 	tc.DataDir = c.DataDir
 	// Every torrent gets its own storage in addSpec; this default only
 	// stops the library from creating a sqlite database in DataDir.
-	e.defaultStore = e.newStorage(c.DataDir)
+	e.defaultStore = e.newStorage(c.DataDir, false)
 	tc.DefaultStorage = e.defaultStore
 	host, portStr, err := net.SplitHostPort(c.ListenAddr)
 	if err != nil {

@@ -41,7 +41,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	cache := e.seedCachePaths(abs, opts)
 	fp, fpErr := fingerprint(abs)
 	var torrentBytes []byte
-	reused := false
+	reused, fpUnchanged := false, false
 	if fpErr == nil {
 		if old, err := os.ReadFile(cache.fingerprint); err == nil && string(old) == string(fp) {
 			if b, err := os.ReadFile(cache.torrent); err == nil {
@@ -57,6 +57,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 		torrentBytes = created.Bytes
 		// Fingerprint again: the folder must not have changed during hashing.
 		if fp2, err := fingerprint(abs); err == nil && fpErr == nil && string(fp2) == string(fp) {
+			fpUnchanged = true
 			os.MkdirAll(filepath.Dir(cache.torrent), 0o700)
 			if atomicfile.Write(cache.torrent, torrentBytes, 0o600) == nil {
 				atomicfile.Write(cache.fingerprint, fp, 0o600)
@@ -71,7 +72,10 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(specKey(spec))}
+	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(specKey(spec)), Seeded: true}
+	if fpErr == nil && (reused || fpUnchanged) {
+		rec.Fingerprint = fingerprintHash(fp)
+	}
 	saveTorrentCache(rec.TorrentFile, mi)
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
@@ -130,6 +134,12 @@ func (e *Engine) seedCachePaths(abs string, opts CreateOptions) seedCache {
 
 // fingerprint lists every file under root with its size and modification
 // time: if it is unchanged, so (for practical purposes) is the torrent.
+// fingerprintHash is a fingerprint as kept in the session file.
+func fingerprintHash(fp []byte) string {
+	h := sha1.Sum(fp)
+	return hex.EncodeToString(h[:])
+}
+
 func fingerprint(root string) ([]byte, error) {
 	type entry struct {
 		Path  string

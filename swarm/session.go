@@ -31,6 +31,11 @@ type sessionTorrent struct {
 	DataDir     string           `json:"data_dir"`
 	Paused      bool             `json:"paused,omitempty"`
 	Priorities  map[int]Priority `json:"priorities,omitempty"`
+	// Seeded is a folder seeded as it is: its files are the user's, keep their names, and
+	// are never downloaded into. Fingerprint is the folder's, hashed, when it was seeded
+	// (seed.go): a restart with another one checks the data again.
+	Seeded      bool   `json:"seeded,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 type sessionFile struct {
@@ -123,6 +128,12 @@ func (e *Engine) restoreSession(ctx context.Context) error {
 			keep.TorrentFile = e.torrentCachePath(specKey(spec))
 		}
 		opts := AddOptions{DataDir: rec.DataDir, Paused: rec.Paused, FilePriorities: rec.Priorities}
+		if rec.Seeded {
+			// A file changed while we were not running is not noticed by a read (its
+			// baseline is taken when the storage opens), so compare the folder as a whole.
+			fp, err := fingerprint(rec.Source)
+			opts.Verify = err != nil || rec.Fingerprint == "" || fingerprintHash(fp) != rec.Fingerprint
+		}
 		if _, err := e.addSpec(ctx, spec, opts, keep, src.magnetURI()); err != nil {
 			errs = append(errs, fmt.Errorf("restore %s: %w", rec.InfoHash, err))
 		}

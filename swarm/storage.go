@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -18,8 +19,15 @@ import (
 // after syncing the data off the download's path, serves peers through
 // kept file handles, and notices files changed on disk after they were
 // verified.
-func (e *Engine) newStorage(dataDir string) storage.ClientImplCloser {
+//
+// ownFiles is for a folder seeded as it is (SeedPath, and its session
+// record after a restart): its files are the user's, complete, and keep
+// their names even if one changes on disk and its pieces are lost;
+// otherwise an incomplete file is named NAME.part until its last piece is
+// verified.
+func (e *Engine) newStorage(dataDir string, ownFiles bool) storage.ClientImplCloser {
 	opts := storage.NewFileClientOpts{
+		UsePartFiles:    g.Some(!ownFiles),
 		ClientBaseDir:   dataDir,
 		PieceCompletion: e.completion,
 		// Plain reads, not mmap: a seeded file that someone truncates

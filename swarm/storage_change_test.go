@@ -1,7 +1,10 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -69,7 +72,7 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	}
 	// Pieces of the changed file that still match are checked again and
 	// kept; only the changed one is lost.
-	sv = waitFor(t, seeder, seeded.InfoHash, 30*time.Second, func(tv TorrentView) bool { return tv.Done == tv.Size-tv.PieceLength })
+	sv = waitFor(t, seeder, seeded.InfoHash, 30*time.Second, func(tv TorrentView) bool { return tv.HasInfo && tv.Done == tv.Size-tv.PieceLength })
 	for i, p := range sv.Pieces {
 		if (p == PieceComplete) == (i == bad) {
 			t.Fatalf("seed piece %d state %v; only piece %d changed", i, p, bad)
@@ -86,12 +89,19 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	}
 	// The seed's rejects of requests for the changed piece do not stop the leecher asking it
 	// for the others: it gets every piece but that one.
-	lv = waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.Done == tv.Size-tv.PieceLength })
+	lv = waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.HasInfo && tv.Done == tv.Size-tv.PieceLength })
 	if lv.Pieces[bad] == PieceComplete {
 		t.Fatalf("leecher completed the changed piece %d", bad)
 	}
 	if n := leecherHashFailures(t, leecher, ih); n != 0 {
 		t.Fatalf("leecher saw %d pieces fail their hash check", n)
+	}
+	// The user's file keeps its name and its new content.
+	if got, err := os.ReadFile(a); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the seeded a.bin after the change: %v (content kept: %v)", err, err == nil && bytes.Equal(got, data))
+	}
+	if _, err := os.Stat(a + ".part"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a.bin.part exists (%v): the seed renamed the user's file", err)
 	}
 }
 
@@ -104,4 +114,60 @@ func leecherHashFailures(t *testing.T, e *Engine, ih string) int64 {
 	}
 	st := m.t.Stats()
 	return st.PiecesDirtiedBad.Int64()
+}
+
+// A seeded folder restored from the session after a restart, with a file changed while shoal
+// was not running: the change is found (the folder's fingerprint differs, so the data is
+// checked again), the changed piece is not served, the others are, and the user's file keeps
+// its name.
+func TestRestoredSeedNoticesChangedFile(t *testing.T) {
+	content := filepath.Join(t.TempDir(), "release")
+	makeFolder(t, content, map[string]int64{"a.bin": 1 << 20, "b.bin": 300_000})
+	scfg := testConfig(t, "127.0.0.2")
+	scfg.RestoreSession = true
+	seeder, err := New(context.Background(), scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeded, err := seeder.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	if err := seeder.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	a := filepath.Join(content, "a.bin")
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[100] ^= 0xff // in the first piece
+	if err := os.WriteFile(a, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(a, later, later)
+
+	restarted := newEngine(t, scfg)
+	sv := waitFor(t, restarted, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateError })
+	if !strings.Contains(sv.Err, "changed on disk") || sv.Pieces[0] == PieceComplete || sv.Done != sv.Size-sv.PieceLength {
+		t.Fatalf("restored seed: err %q, piece 0 %v, done %d of %d: want the change reported and only piece 0 lost", sv.Err, sv.Pieces[0], sv.Done, sv.Size)
+	}
+	cfg := testConfig(t, "127.0.0.3")
+	leecher, ih := leechFrom(t, cfg, seeded.Magnet, restarted.ListenAddr())
+	lv := waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.HasInfo && tv.Done == tv.Size-tv.PieceLength })
+	if lv.Pieces[0] == PieceComplete {
+		t.Fatalf("leecher completed the changed piece 0")
+	}
+	if n := leecherHashFailures(t, leecher, ih); n != 0 {
+		t.Fatalf("leecher saw %d pieces fail their hash check: the restored seed served changed data", n)
+	}
+	if got, err := os.ReadFile(a); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the seeded a.bin after the restart: %v (content kept: %v)", err, err == nil && bytes.Equal(got, data))
+	}
+	if _, err := os.Stat(a + ".part"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a.bin.part exists (%v): the restored seed renamed the user's file", err)
+	}
 }

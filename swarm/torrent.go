@@ -121,7 +121,7 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 		e.mu.Unlock()
 		return m.ih.HexString(), nil
 	}
-	store := e.newStorage(dataDir)
+	store := e.newStorage(dataDir, rec.Seeded)
 	spec.Storage = store
 	spec.DeferStorageOpen = true
 	spec.DisallowDataDownload = true // until storage is open and checked
@@ -256,10 +256,18 @@ func (m *managed) run(forceVerify bool) {
 	m.applyPriorities()
 	m.applyStrategy()
 	m.mu.Lock()
+	seeded := m.record.Seeded
+	m.mu.Unlock()
+	changed := false
+	if missing := missingPieces(t); seeded && missing > 0 {
+		changed = true
+		m.fail(fmt.Errorf("%s changed on disk since it was seeded: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", m.record.Source, missing))
+	}
+	m.mu.Lock()
 	paused := m.paused
 	m.ready = true
 	m.mu.Unlock()
-	if !paused {
+	if !paused && !changed {
 		t.AllowDataDownload()
 	}
 	m.e.notify()
@@ -387,15 +395,34 @@ func (m *managed) retryWrites(full bool) {
 func (m *managed) applyPriorities() {
 	m.mu.Lock()
 	prio := m.priorities
+	seeded := m.record.Seeded
 	m.mu.Unlock()
 	files := m.t.Files()
 	for i, f := range files {
 		p, ok := prio[i]
-		if !ok {
+		switch {
+		case seeded:
+			// The user's own files, seeded as they are: a piece that no longer matches
+			// must not be fetched over what they wrote. Wanting nothing also keeps the
+			// seed uploading to everyone (a torrent that wants pieces uploads only to
+			// peers that give back).
+			p = PrioritySkip
+		case !ok:
 			p = PriorityNormal
 		}
 		f.SetPriority(libPriority(p))
 	}
+}
+
+// missingPieces counts t's pieces not complete.
+func missingPieces(t *torrent.Torrent) int {
+	n := 0
+	for i := range t.NumPieces() {
+		if !t.PieceState(i).Complete {
+			n++
+		}
+	}
+	return n
 }
 
 func libPriority(p Priority) types.PiecePriority {
