@@ -96,12 +96,17 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	if n := leecherHashFailures(t, leecher, ih); n != 0 {
 		t.Fatalf("leecher saw %d pieces fail their hash check", n)
 	}
-	// The user's file keeps its name and its new content.
-	if got, err := os.ReadFile(a); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("the seeded a.bin after the change: %v (content kept: %v)", err, err == nil && bytes.Equal(got, data))
+	assertUserFileKept(t, a, data)
+}
+
+// assertUserFileKept checks that the seeded file at path still has its name and content.
+func assertUserFileKept(t *testing.T, path string, content []byte) {
+	t.Helper()
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("the seeded %s after the change: %v (content kept: %v)", path, err, err == nil && bytes.Equal(got, content))
 	}
-	if _, err := os.Stat(a + ".part"); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("a.bin.part exists (%v): the seed renamed the user's file", err)
+	if _, err := os.Stat(path + ".part"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("%s.part exists (%v): the seed renamed the user's file", path, err)
 	}
 }
 
@@ -164,10 +169,5 @@ func TestRestoredSeedNoticesChangedFile(t *testing.T) {
 	if n := leecherHashFailures(t, leecher, ih); n != 0 {
 		t.Fatalf("leecher saw %d pieces fail their hash check: the restored seed served changed data", n)
 	}
-	if got, err := os.ReadFile(a); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("the seeded a.bin after the restart: %v (content kept: %v)", err, err == nil && bytes.Equal(got, data))
-	}
-	if _, err := os.Stat(a + ".part"); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("a.bin.part exists (%v): the restored seed renamed the user's file", err)
-	}
+	assertUserFileKept(t, a, data)
 }

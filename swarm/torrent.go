@@ -258,16 +258,18 @@ func (m *managed) run(forceVerify bool) {
 	m.mu.Lock()
 	seeded := m.record.Seeded
 	m.mu.Unlock()
-	changed := false
-	if missing := missingPieces(t); seeded && missing > 0 {
-		changed = true
+	missing := 0 // pieces of a seeded folder that no longer match
+	if seeded {
+		missing = missingPieces(m.ctx, t)
+	}
+	if missing > 0 {
 		m.fail(fmt.Errorf("%s changed on disk since it was seeded: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", m.record.Source, missing))
 	}
 	m.mu.Lock()
 	paused := m.paused
 	m.ready = true
 	m.mu.Unlock()
-	if !paused && !changed {
+	if !paused && missing == 0 {
 		t.AllowDataDownload()
 	}
 	m.e.notify()
@@ -414,11 +416,12 @@ func (m *managed) applyPriorities() {
 	}
 }
 
-// missingPieces counts t's pieces not complete.
-func missingPieces(t *torrent.Torrent) int {
+// missingPieces counts t's pieces not complete once their hash checks have
+// settled (see settledComplete).
+func missingPieces(ctx context.Context, t *torrent.Torrent) int {
 	n := 0
 	for i := range t.NumPieces() {
-		if !t.PieceState(i).Complete {
+		if !settledComplete(ctx, t.Piece(i)) {
 			n++
 		}
 	}
