@@ -68,10 +68,8 @@ func TestDHTLibtorrent(t *testing.T) {
 	testpeers.AssertSameTree(t, content, filepath.Join(save, "from-shoal"))
 	// Either side may dial: libtorrent after get_peers, or our seed when libtorrent's
 	// announce_peer reached the seed's own node.
-	// The seed's snapshot is sampled on its own clock, so wait for it to show the peer.
 	if !ltSawSource(ev, nodes[2].e.ListenAddr(), "dht") {
-		seedFound := waitFor(t, nodes[2].e, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return len(tv.PeersFound) > 0 }).PeersFound
-		if seedFound["dht"] < 1 {
+		if seedFound := dhtPeerFound(nodes[2].e, seeded.InfoHash, 10*time.Second); seedFound["dht"] < 1 {
 			t.Errorf("libtorrent's peers %v, shoal seed's %v: want a DHT peer on one side", ev["peers"], seedFound)
 		}
 	}

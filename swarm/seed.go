@@ -110,7 +110,7 @@ func (e *Engine) SeedTorrent(ctx context.Context, src *Source, dataDir string) (
 		return "", err
 	}
 	verify := !e.allComplete(specKey(spec), src.info.NumPieces())
-	return e.Add(ctx, src, AddOptions{DataDir: dataDir, Verify: verify})
+	return e.Add(ctx, src, AddOptions{DataDir: dataDir, Verify: verify, seeded: true})
 }
 
 type seedCache struct{ torrent, fingerprint string }
@@ -134,12 +134,6 @@ func (e *Engine) seedCachePaths(abs string, opts CreateOptions) seedCache {
 
 // fingerprint lists every file under root with its size and modification
 // time: if it is unchanged, so (for practical purposes) is the torrent.
-// fingerprintHash is a fingerprint as kept in the session file.
-func fingerprintHash(fp []byte) string {
-	h := sha1.Sum(fp)
-	return hex.EncodeToString(h[:])
-}
-
 func fingerprint(root string) ([]byte, error) {
 	type entry struct {
 		Path  string
@@ -174,4 +168,10 @@ func fingerprint(root string) ([]byte, error) {
 		return 0
 	})
 	return json.Marshal(entries)
+}
+
+// fingerprintHash is a fingerprint as kept in the session file.
+func fingerprintHash(fp []byte) string {
+	h := sha1.Sum(fp)
+	return hex.EncodeToString(h[:])
 }

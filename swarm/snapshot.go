@@ -245,7 +245,7 @@ func (m *managed) view(now time.Time) TorrentView {
 		CompletedAt: m.completedAt,
 		Private:     m.private,
 	}
-	paused, checking, err, ready := m.paused, m.checking, m.err, m.ready
+	paused, checking, err, ready, seeded := m.paused, m.checking, m.err, m.ready, m.record.Seeded
 	prio := m.priorities
 	announcers := append([]*announcer(nil), m.announcers...)
 	m.mu.Unlock()
@@ -318,7 +318,9 @@ func (m *managed) view(now time.Time) TorrentView {
 		tv.State = StateChecking
 	case info == nil:
 		tv.State = StateMetadata
-	case tv.Complete():
+	case tv.Complete(), seeded:
+		// A seed of the user's files downloads nothing: with pieces that no longer match
+		// (Warning says which file), it still seeds the others.
 		tv.State = StateSeeding
 	default:
 		tv.State = StateDownloading

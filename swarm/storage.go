@@ -43,14 +43,17 @@ func (e *Engine) newStorage(dataDir string, ownFiles bool) storage.ClientImplClo
 		return plain
 	}
 	opts.PieceCompletion = noDataSync{e.completion}
-	return newHashingStorage(plain, storage.NewFileOpts(opts), e.completion, dataDir, e.reverify)
+	hs := newHashingStorage(plain, storage.NewFileOpts(opts), e.completion, dataDir, e.reverify)
+	hs.noPartFiles = ownFiles
+	return hs
 }
 
 // reverify has the library hash pieces again whose file changed on disk
 // after they were verified: those that still match are served again, the
-// rest stay incomplete. A torrent that was complete stops downloading and
-// reports the change: fetching the old content from peers would overwrite
-// what the user just wrote.
+// rest stay incomplete. A seed of the user's files goes on seeding the rest
+// with a warning (it downloads nothing anyway); any other torrent that was
+// complete stops downloading and reports the change as an error: fetching
+// the old content from peers would overwrite what the user just wrote.
 func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 	// Called from a storage read: look the torrent up without holding the
 	// library's locks up.
@@ -62,7 +65,7 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 			return
 		}
 		m.mu.Lock()
-		wasComplete := !m.completedAt.IsZero()
+		wasComplete, seeded := !m.completedAt.IsZero(), m.record.Seeded
 		m.mu.Unlock()
 		e.log.Warn("data changed on disk after it was verified: checking it again", "torrent", ih.HexString(), "file", file, "pieces", end-begin)
 		bad := 0
@@ -77,13 +80,13 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 			}
 			bad++
 		}
-		if bad > 0 && wasComplete {
-			// The seed wants nothing: a torrent that wants a piece is a downloader, and a
-			// downloader uploads only to peers that give back (DisableAggressiveUpload), so
-			// it would stop serving its other pieces to recipients that have none yet.
-			for _, f := range m.t.Files() {
-				f.SetPriority(torrent.PiecePriorityNone)
-			}
+		hs, _ := m.store.(*hashingStorage)
+		switch {
+		case seeded && hs != nil && bad > 0:
+			hs.setProblem(fmt.Sprintf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served; the others still are (seed the folder again to share the new content)", file, bad))
+		case seeded && hs != nil:
+			hs.setProblem("") // touched, not changed: every piece still matches
+		case bad > 0 && wasComplete:
 			m.fail(fmt.Errorf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", file, bad))
 		}
 	}()

@@ -96,6 +96,11 @@ func TestSeedStopsServingChangedFile(t *testing.T) {
 	if n := leecherHashFailures(t, leecher, ih); n != 0 {
 		t.Fatalf("leecher saw %d pieces fail their hash check", n)
 	}
+	// The seed goes on seeding, with a warning rather than an error (`shoal seed` would stop).
+	sv = waitFor(t, seeder, seeded.InfoHash, 5*time.Second, func(tv TorrentView) bool { return strings.Contains(tv.Warning, "no longer match") })
+	if sv.State != StateSeeding || sv.Err != "" || !strings.Contains(sv.Warning, "a.bin") {
+		t.Fatalf("seed after the change: state %s, err %q, warning %q; want seeding with a warning about a.bin", sv.State, sv.Err, sv.Warning)
+	}
 	assertUserFileKept(t, a, data)
 }
 
@@ -170,4 +175,77 @@ func TestRestoredSeedNoticesChangedFile(t *testing.T) {
 		t.Fatalf("leecher saw %d pieces fail their hash check: the restored seed served changed data", n)
 	}
 	assertUserFileKept(t, a, data)
+}
+
+// A seeded file with a NAME.part beside it (a stale download of the user's, say) is served
+// from NAME: seeded files have no part files, so NAME.part is none of shoal's business.
+func TestSeedIgnoresStalePartFile(t *testing.T) {
+	dir := t.TempDir()
+	makeFolder(t, dir, map[string]int64{"movie.bin": 1 << 20, "movie.bin.part": 1 << 20})
+	seeder := newEngine(t, testConfig(t, "127.0.0.2"))
+	seeded, err := seeder.SeedPath(context.Background(), filepath.Join(dir, "movie.bin"), CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, seeder, seeded.InfoHash, 10*time.Second, func(tv TorrentView) bool { return tv.State == StateSeeding })
+	leecher, ih := leechFrom(t, testConfig(t, "127.0.0.3"), seeded.Magnet, seeder.ListenAddr())
+	waitFor(t, leecher, ih, 30*time.Second, func(tv TorrentView) bool { return tv.Complete() })
+	if n := leecherHashFailures(t, leecher, ih); n != 0 {
+		t.Fatalf("leecher saw %d pieces fail their hash check: the seed served movie.bin.part", n)
+	}
+}
+
+// `shoal seed X.torrent --data DIR` seeds the user's files too: data that does not match is
+// reported and not served, never downloaded over, the files keep their names, and file
+// priorities cannot be set.
+func TestSeedTorrentDataIsOnlyRead(t *testing.T) {
+	content := filepath.Join(t.TempDir(), "release")
+	makeFolder(t, content, map[string]int64{"a.bin": 1 << 20, "b.bin": 300_000})
+	torrentFile := filepath.Join(t.TempDir(), "release.torrent")
+	created, err := Create(context.Background(), content, CreateOptions{PieceLength: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(torrentFile, created.Bytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A full copy elsewhere, so the changed piece would be there to download.
+	other := newEngine(t, testConfig(t, "127.0.0.4"))
+	if _, err := other.SeedPath(context.Background(), content, CreateOptions{PieceLength: 64 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(content, "a.bin")
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(filepath.Join(changed, "release"), os.DirFS(content)); err != nil {
+		t.Fatal(err)
+	}
+	data[70_000] ^= 0xff // in piece 1
+	ca := filepath.Join(changed, "release", "a.bin")
+	if err := os.WriteFile(ca, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := testConfig(t, "127.0.0.2")
+	cfg.Peers = []string{other.ListenAddr()}
+	seeder := newEngine(t, cfg)
+	ih, err := seeder.SeedTorrent(context.Background(), parse(t, torrentFile), changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := waitFor(t, seeder, ih, 20*time.Second, func(tv TorrentView) bool { return tv.State == StateError })
+	if !strings.Contains(sv.Err, "do not match") || sv.Pieces[1] == PieceComplete {
+		t.Fatalf("seed of changed data: err %q, piece 1 %v", sv.Err, sv.Pieces[1])
+	}
+	if err := seeder.SetFilePriority(ih, 0, PriorityHigh); err == nil {
+		t.Errorf("setting a file priority on a seeded torrent was accepted")
+	}
+	time.Sleep(2 * time.Second) // time enough to download 64 KiB from the peer, were it allowed
+	if tv := seeder.Snapshot().Torrents[0]; tv.Pieces[1] == PieceComplete {
+		t.Fatalf("the seed downloaded the changed piece over the user's file")
+	}
+	assertUserFileKept(t, ca, data)
 }

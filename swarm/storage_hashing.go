@@ -55,6 +55,9 @@ type hashingStorage struct {
 	under storage.ClientImplCloser // the file storage over noDataSync
 	cp    checkpointedCompletion
 	dir   string // where both keep torrents' files
+	// noPartFiles: the file storages were made without part files (seeded
+	// folders), so a file is always at its own name.
+	noPartFiles bool
 
 	// onChange, if not nil, is told which pieces of a torrent were marked
 	// incomplete because a file changed on disk, so it can have the
@@ -112,7 +115,7 @@ func (s *hashingStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, i
 		return s.plain.OpenTorrent(ctx, info, ih)
 	}
 	// The file storage refuses such a path too: this is a backstop.
-	files, err := newTorrentFiles(s.dir, info)
+	files, err := newTorrentFiles(s.dir, info, s.noPartFiles)
 	if err != nil {
 		return storage.TorrentImpl{}, err
 	}
@@ -721,14 +724,14 @@ func (t *hashingTorrent) syncData(keys []metainfo.PieceKey) error {
 	}
 	var errs []error
 	for i := range files {
-		errs = append(errs, syncPath(t.files.paths[i]))
+		errs = append(errs, syncPath(t.files.paths[i], t.files.noPartFiles))
 	}
 	return errors.Join(errs...)
 }
 
 // syncPath fsyncs a torrent file wherever the file storage keeps it.
-func syncPath(path string) error {
-	f, err := onDisk(path, os.Open)
+func syncPath(path string, noPartFiles bool) error {
+	f, err := onDisk(path, noPartFiles, os.Open)
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,9 @@ type torrentFiles struct {
 	paths []string            // each file's final path
 	infos []metainfo.FileInfo // each file's, from UpvertedFiles (TorrentOffset set)
 	index segments.Index
+	// noPartFiles: the file storage keeps every file at its own name, never
+	// NAME.part (seeded folders).
+	noPartFiles bool
 
 	mu   sync.Mutex
 	open map[int]*os.File
@@ -76,8 +79,8 @@ const maxOpenReadFiles = 64
 // storage's path maker (filePathMaker) does. A path that would leave dir
 // is an error (the engine refuses such torrents before opening storage,
 // and so does the file storage).
-func newTorrentFiles(dir string, info *metainfo.Info) (*torrentFiles, error) {
-	tf := &torrentFiles{infos: info.UpvertedFiles(), index: info.FileSegmentsIndex(), open: make(map[int]*os.File)}
+func newTorrentFiles(dir string, info *metainfo.Info, noPartFiles bool) (*torrentFiles, error) {
+	tf := &torrentFiles{infos: info.UpvertedFiles(), index: info.FileSegmentsIndex(), noPartFiles: noPartFiles, open: make(map[int]*os.File)}
 	for i := range tf.infos {
 		p := filepath.Join(dir, filepath.Join(torrentFilePath(info, &tf.infos[i])...))
 		rel, err := filepath.Rel(dir, p)
@@ -91,18 +94,22 @@ func newTorrentFiles(dir string, info *metainfo.Info) (*torrentFiles, error) {
 }
 
 // onDisk applies op (os.Open, os.Stat) to the torrent file at path where
-// the file storage keeps it: NAME.part while incomplete, else NAME.
-func onDisk[T any](path string, op func(string) (T, error)) (T, error) {
-	v, err := op(path + ".part")
-	if errors.Is(err, fs.ErrNotExist) {
-		v, err = op(path)
+// the file storage keeps it: NAME.part while incomplete, else NAME; always
+// NAME without part files (a seeded folder's NAME.part, if any, is some
+// other file of the user's and never served).
+func onDisk[T any](path string, noPartFiles bool, op func(string) (T, error)) (T, error) {
+	if !noPartFiles {
+		v, err := op(path + ".part")
+		if !errors.Is(err, fs.ErrNotExist) {
+			return v, err
+		}
 	}
-	return v, err
+	return op(path)
 }
 
 // stat describes file i where the file storage keeps it.
 func (tf *torrentFiles) stat(i int) (diskStamp, error) {
-	fi, err := onDisk(tf.paths[i], os.Stat)
+	fi, err := onDisk(tf.paths[i], tf.noPartFiles, os.Stat)
 	if err != nil {
 		return diskStamp{}, err
 	}
@@ -184,7 +191,7 @@ func (tf *torrentFiles) file(i int) (*os.File, error) {
 	if tf.open == nil {
 		return nil, fs.ErrClosed
 	}
-	f, err := onDisk(tf.paths[i], os.Open)
+	f, err := onDisk(tf.paths[i], tf.noPartFiles, os.Open)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,9 @@ type AddOptions struct {
 	// verified marks every piece complete without hashing: the caller has
 	// just hashed this data itself (seeding a freshly created torrent).
 	verified bool
+	// seeded marks the data as the user's own files, seeded as they are
+	// (sessionTorrent.Seeded).
+	seeded bool
 }
 
 // Priority of a file.
@@ -91,7 +94,7 @@ func (e *Engine) Add(ctx context.Context, src *Source, opts AddOptions) (string,
 	if err != nil {
 		return "", err
 	}
-	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir}
+	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir, Seeded: opts.seeded}
 	if src.mi != nil {
 		rec.TorrentFile = e.torrentCachePath(specKey(spec))
 		if err := saveTorrentCache(rec.TorrentFile, src.mi); err != nil {
@@ -263,7 +266,7 @@ func (m *managed) run(forceVerify bool) {
 		missing = missingPieces(m.ctx, t)
 	}
 	if missing > 0 {
-		m.fail(fmt.Errorf("%s changed on disk since it was seeded: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", m.record.Source, missing))
+		m.fail(fmt.Errorf("%s: %d of %d pieces do not match the torrent (changed on disk since it was seeded?) and are not served; shoal writes nothing into seeded files (seed them again to share new content)", filepath.Join(m.dataDir, info.BestName()), missing, info.NumPieces()))
 	}
 	m.mu.Lock()
 	paused := m.paused
@@ -416,16 +419,25 @@ func (m *managed) applyPriorities() {
 	}
 }
 
-// missingPieces counts t's pieces not complete once their hash checks have
-// settled (see settledComplete).
+// missingPieces counts t's pieces not complete once no hash check is
+// pending: a check ends a moment before the piece's state says what it found
+// (see settledComplete).
 func missingPieces(ctx context.Context, t *torrent.Torrent) int {
-	n := 0
-	for i := range t.NumPieces() {
-		if !settledComplete(ctx, t.Piece(i)) {
-			n++
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		missing, pending := 0, false
+		for _, run := range t.PieceStateRuns() {
+			st := run.PieceState
+			pending = pending || st.Hashing || st.QueuedForHash || st.Marking
+			if !st.Complete {
+				missing += run.Length
+			}
 		}
+		if !pending || time.Now().After(deadline) || ctx.Err() != nil {
+			return missing
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return n
 }
 
 func libPriority(p Priority) types.PiecePriority {
@@ -457,6 +469,12 @@ func (e *Engine) SetFilePriority(infohash string, file int, p Priority) error {
 	m, err := e.get(infohash)
 	if err != nil {
 		return err
+	}
+	m.mu.Lock()
+	seeded := m.record.Seeded
+	m.mu.Unlock()
+	if seeded {
+		return fmt.Errorf("%s is seeded from your own files: shoal downloads nothing into them", infohash)
 	}
 	m.mu.Lock()
 	if m.priorities == nil {
@@ -517,7 +535,8 @@ func (e *Engine) Resume(infohash string) error {
 }
 
 // Verify re-hashes a torrent's data in the background; pieces that fail are
-// downloaded again.
+// downloaded again (except in a seed of the user's files, which downloads
+// nothing: they are just not served).
 func (e *Engine) Verify(infohash string) error {
 	m, err := e.get(infohash)
 	if err != nil {

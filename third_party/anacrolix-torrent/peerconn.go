@@ -1986,18 +1986,19 @@ func (cn *PeerConn) onNeedUpdateRequests(reason updateRequestReason) {
 func (c *PeerConn) remoteRejectedRequest(r RequestIndex) bool {
 	if c.deleteRequest(r) {
 		c.decPeakRequests()
+		// A refusal (not the answer to a cancel of ours, which BEP 6 peers send too).
+		c.remoteRejected.Add(r)
+		if !c.rejectRetryPending {
+			c.rejectRetryPending = true
+			if c.rejectRetry == nil {
+				c.rejectRetry = newReleasedTimer(rejectRetryDelay, c.retryRejected)
+			} else {
+				c.rejectRetry.Reset(rejectRetryDelay)
+			}
+		}
 	} else if !c.requestState.Cancelled.CheckedRemove(r) {
 		// The request was already cancelled.
 		return false
-	}
-	c.remoteRejected.Add(r)
-	if !c.rejectRetryPending {
-		c.rejectRetryPending = true
-		if c.rejectRetry == nil {
-			c.rejectRetry = newReleasedTimer(rejectRetryDelay, c.retryRejected)
-		} else {
-			c.rejectRetry.Reset(rejectRetryDelay)
-		}
 	}
 	if c.isLowOnRequests() {
 		c.onNeedUpdateRequests(peerUpdateRequestsRemoteRejectReason)
@@ -2006,8 +2007,9 @@ func (c *PeerConn) remoteRejectedRequest(r RequestIndex) bool {
 	return true
 }
 
-// rejectRetryDelay is how long a rejected request waits before it is asked of the same peer
-// again: a peer that cannot serve a piece costs one round of requests for it per delay.
+// rejectRetryDelay is how long, at most, a rejected request waits before it may be asked of the
+// same peer again (one timer per batch of rejects): a peer that cannot serve a piece costs one
+// round of requests for it per delay.
 const rejectRetryDelay = 5 * time.Second
 
 func (c *PeerConn) retryRejected() {

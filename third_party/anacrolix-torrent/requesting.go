@@ -286,6 +286,12 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 					// Can't re-request while awaiting acknowledgement.
 					return
 				}
+				// Don't ask again for what the peer rejected until it unchokes us anew or
+				// rejectRetryDelay passes: it could be a piece it cannot serve. Not even as a
+				// candidate, which would take the place of blocks it can serve.
+				if rejected := &p.remoteRejected; !rejected.IsEmpty() && rejected.Contains(r) {
+					return
+				}
 				requestingPeer := t.requestingPeer(r)
 				if requestingPeer == nil || requestingPeer == p {
 					if len(requestHeap.requestIndexes) < candidateLimit {
@@ -432,13 +438,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		req := heap.Pop(requestHeap)
 		if cap(next.Requests.requestIndexes) != cap(orig) {
 			panic("changed")
-		}
-
-		// Don't ask again for what the peer rejected until it unchokes us anew: it could be
-		// a piece it cannot serve. (Adding no request at all on a reject left a peer that had
-		// rejected every outstanding request, while keeping us unchoked, with none for good.)
-		if p.remoteRejected.Contains(req) {
-			continue
 		}
 
 		existing := t.requestingPeer(req)
