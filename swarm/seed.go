@@ -99,18 +99,19 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	}, nil
 }
 
-// SeedTorrent seeds a torrent whose data is in dataDir. The data is hashed
-// unless the completion database already holds every piece as verified.
+// SeedTorrent seeds a torrent whose data is in dataDir, the user's files:
+// they are hashed first, only read, and pieces that do not match are
+// reported and not served.
 func (e *Engine) SeedTorrent(ctx context.Context, src *Source, dataDir string) (string, error) {
 	if !src.HasInfo() {
 		return "", fmt.Errorf("%w: seeding needs a .torrent, not a magnet link or infohash", ErrBadSource)
 	}
-	spec, err := src.spec()
-	if err != nil {
+	if _, err := src.spec(); err != nil {
 		return "", err
 	}
-	verify := !e.allComplete(specKey(spec), src.info.NumPieces())
-	return e.Add(ctx, src, AddOptions{DataDir: dataDir, Verify: verify, seeded: true})
+	// Always checked: the completion records are per torrent, not per data
+	// folder, and the files may have changed since (README: "checked first").
+	return e.Add(ctx, src, AddOptions{DataDir: dataDir, Verify: true, seeded: true})
 }
 
 type seedCache struct{ torrent, fingerprint string }

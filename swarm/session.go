@@ -176,11 +176,11 @@ func (e *Engine) forgetCompletion(ih metainfo.Hash, info *metainfo.Info) {
 	}
 }
 
-// deleteTorrentFiles removes a torrent's own files (and their .part files)
+// deleteTorrentFiles removes a torrent's own files (and, for downloads, their .part files)
 // under dataDir, then the folders they leave empty. It refuses any path
 // that resolves outside dataDir, so a symlink planted in the download
 // folder cannot redirect the deletion.
-func deleteTorrentFiles(dataDir string, info *metainfo.Info) error {
+func deleteTorrentFiles(dataDir string, info *metainfo.Info, partFiles bool) error {
 	root, err := filepath.EvalSymlinks(dataDir)
 	if err != nil {
 		return fmt.Errorf("delete data: %w", err)
@@ -202,7 +202,11 @@ func deleteTorrentFiles(dataDir string, info *metainfo.Info) error {
 			errs = append(errs, fmt.Errorf("delete %q: parent resolves outside %s", p, root))
 			continue
 		}
-		for _, name := range []string{p, p + ".part"} {
+		names := []string{p}
+		if partFiles { // a seed's NAME.part is not ours (seeded files have none)
+			names = append(names, p+".part")
+		}
+		for _, name := range names {
 			if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}

@@ -84,8 +84,6 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 		switch {
 		case seeded && hs != nil && bad > 0:
 			hs.setProblem(fmt.Sprintf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served; the others still are (seed the folder again to share the new content)", file, bad))
-		case seeded && hs != nil:
-			hs.setProblem("") // touched, not changed: every piece still matches
 		case bad > 0 && wasComplete:
 			m.fail(fmt.Errorf("%s changed on disk while seeding: %d pieces no longer match the torrent and are not served (seed the folder again to share the new content)", file, bad))
 		}

@@ -579,7 +579,7 @@ func (e *Engine) Remove(ctx context.Context, infohash string, deleteData bool) e
 	m.store.Close()
 	var errs []error
 	if deleteData && info != nil {
-		errs = append(errs, deleteTorrentFiles(m.dataDir, info))
+		errs = append(errs, deleteTorrentFiles(m.dataDir, info, !m.record.Seeded))
 	}
 	if m.record.TorrentFile != "" {
 		os.Remove(m.record.TorrentFile)

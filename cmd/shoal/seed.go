@@ -198,6 +198,7 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var check <-chan time.Time // nil, never ready, without --seed-ratio or --seed-time
+	warned := ""               // the warning last printed (a seeded file changed on disk)
 	if f.limit.set() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -225,6 +226,10 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 				if f.JSON {
 					rep.update(snap, want)
 				} else {
+					if tv.Warning != "" && tv.Warning != warned {
+						warned = tv.Warning
+						rep.human("warning: %s: %s", tv.Name, tv.Warning)
+					}
 					rep.human("peers %d, ↑ %s, uploaded %s (ratio %.2f)", tv.PeersConnected, byterate.Rate(tv.UpRate),
 						byterate.Size(tv.Uploaded), tv.Ratio)
 				}
@@ -356,9 +361,11 @@ func (l seedLimit) check() error {
 	return nil
 }
 
-// reached reports whether a complete torrent has seeded enough.
+// reached reports whether a complete torrent has seeded enough. A seed of
+// the user's files whose file changed is no longer complete but still seeds
+// (the rest), and its limits still count.
 func (l seedLimit) reached(tv swarm.TorrentView, now time.Time) bool {
-	if !l.set() || !tv.Complete() {
+	if !l.set() || !tv.Complete() && tv.State != swarm.StateSeeding {
 		return false
 	}
 	if l.ratio > 0 && tv.Size > 0 && float64(tv.Uploaded) >= l.ratio*float64(tv.Size) {

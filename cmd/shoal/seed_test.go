@@ -4,11 +4,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"shoal/internal/testpeers"
 )
 
 // --webseed puts a BEP 19 web seed in the torrent and in the magnet link,
@@ -96,5 +101,46 @@ func TestSeedLimitsEndSeeding(t *testing.T) {
 	}
 	if fileSHA(t, filepath.Join(dir, "dl", "pkg", "a.bin")) != fileSHA(t, filepath.Join(dir, "share", "pkg", "a.bin")) {
 		t.Error("a.bin differs")
+	}
+}
+
+// A file of the folder changed while `shoal seed` runs (without --json): it says so on the
+// terminal and goes on seeding the rest, rather than stopping.
+func TestSeedWarnsWhenFileChanges(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "share", "a.bin")
+	writeRandom(t, a, 1<<20)
+	writeRandom(t, filepath.Join(dir, "share", "b.bin"), 1<<20)
+	cmd := exec.Command(shoalBin, append([]string{"seed", filepath.Join(dir, "share"), "--listen", "127.0.0.52:0",
+		"--state", filepath.Join(dir, "state")}, offline...)...)
+	cmd.Env = append(os.Environ(), "SHOAL_CONFIG="+filepath.Join(t.TempDir(), "none.toml"))
+	var out testpeers.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	if testpeers.WaitSubmatch(&out, regexp.MustCompile(`seeding share from`), 30*time.Second) == nil {
+		t.Fatalf("seed never started:\n%s", out.String())
+	}
+	data, err := os.ReadFile(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[1000] ^= 0xff
+	if err := os.WriteFile(a, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(a, later, later)
+	if testpeers.WaitSubmatch(&out, regexp.MustCompile(`warning: share: .*a\.bin changed on disk`), 30*time.Second) == nil {
+		t.Fatalf("no warning about a.bin:\n%s", out.String())
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("shoal seed exited after the change (%v):\n%s", err, out.String())
+	case <-time.After(3 * time.Second):
 	}
 }
