@@ -371,6 +371,25 @@ func TestUTPHardNetwork(t *testing.T) {
 		tt := cl.add(t, ctx, p.Torrent, false)
 		ra := r.Addr().(*net.UDPAddr)
 		tt.AddPeers([]torrent.PeerInfo{{Addr: ra, Trusted: true}})
+		// The library dials a peer given once only once; on this network a connection can
+		// die (a make test run saw it under load), so give the peer again while it has none,
+		// as shoal's engine does for --peer (redialDirectPeers).
+		go func() {
+			tick := time.NewTicker(5 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tt.Complete().On():
+					return
+				case <-tick.C:
+					if len(tt.PeerConns()) == 0 {
+						tt.AddPeers([]torrent.PeerInfo{{Addr: ra, Trusted: true}})
+					}
+				}
+			}
+		}()
 		el := waitComplete(t, ctx, tt)
 		assertLibPeersUTP(t, tt)
 		cl.Close()
