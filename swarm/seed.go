@@ -72,7 +72,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	if err != nil {
 		return nil, err
 	}
-	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(specKey(spec)), Seeded: true}
+	rec := sessionTorrent{Source: abs, TorrentFile: e.torrentCachePath(specKey(spec))}
 	if fpErr == nil && (reused || fpUnchanged) {
 		rec.Fingerprint = fingerprintHash(fp)
 	}
@@ -85,7 +85,7 @@ func (e *Engine) SeedPath(ctx context.Context, path string, opts CreateOptions) 
 	// the completion database agrees, otherwise it is checked.
 	verified := !reused
 	verify := reused && !e.allComplete(specKey(spec), info.NumPieces())
-	ih, err := e.addSpec(ctx, spec, AddOptions{DataDir: filepath.Dir(abs), verified: verified, Verify: verify}, rec, "")
+	ih, err := e.addSpec(ctx, spec, AddOptions{DataDir: filepath.Dir(abs), verified: verified, Verify: verify, seeded: true}, rec, "")
 	if err != nil {
 		return nil, err
 	}

@@ -94,12 +94,22 @@ func (e *Engine) reverify(ih metainfo.Hash, file string, begin, end int) {
 // recorded its latest hash check: VerifyDataContext returns when the hash
 // is known, a moment before the piece's state says what it found.
 func settledComplete(ctx context.Context, p torrent.Piece) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := p.State()
-		if !st.Hashing && !st.QueuedForHash && !st.Marking || time.Now().After(deadline) || ctx.Err() != nil {
-			return st.Complete
-		}
+	var st torrent.PieceState
+	untilSettled(ctx, func() bool {
+		st = p.State()
+		return !hashPending(st)
+	})
+	return st.Complete
+}
+
+// hashPending reports whether a piece in state st has a hash check not yet
+// recorded in its state.
+func hashPending(st torrent.PieceState) bool { return st.Hashing || st.QueuedForHash || st.Marking }
+
+// untilSettled calls settled every few milliseconds until it reports true,
+// for at most 10 s or until ctx ends.
+func untilSettled(ctx context.Context, settled func() bool) {
+	for deadline := time.Now().Add(10 * time.Second); !settled() && time.Now().Before(deadline) && ctx.Err() == nil; {
 		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -94,7 +94,7 @@ func (e *Engine) Add(ctx context.Context, src *Source, opts AddOptions) (string,
 	if err != nil {
 		return "", err
 	}
-	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir, Seeded: opts.seeded}
+	rec := sessionTorrent{Source: src.Raw, Paused: opts.Paused, DataDir: opts.DataDir}
 	if src.mi != nil {
 		rec.TorrentFile = e.torrentCachePath(specKey(spec))
 		if err := saveTorrentCache(rec.TorrentFile, src.mi); err != nil {
@@ -114,6 +114,7 @@ func (e *Engine) addSpec(ctx context.Context, spec *torrent.TorrentSpec, opts Ad
 		return "", fmt.Errorf("data dir %q: %w", opts.DataDir, err)
 	}
 	rec.DataDir = dataDir
+	rec.Seeded = rec.Seeded || opts.seeded // a restored record says so itself
 	key := specKey(spec)
 	e.mu.Lock()
 	if e.closed {
@@ -423,21 +424,19 @@ func (m *managed) applyPriorities() {
 // pending: a check ends a moment before the piece's state says what it found
 // (see settledComplete).
 func missingPieces(ctx context.Context, t *torrent.Torrent) int {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		missing, pending := 0, false
+	missing := 0
+	untilSettled(ctx, func() bool {
+		missing = 0
+		pending := false
 		for _, run := range t.PieceStateRuns() {
-			st := run.PieceState
-			pending = pending || st.Hashing || st.QueuedForHash || st.Marking
-			if !st.Complete {
+			pending = pending || hashPending(run.PieceState)
+			if !run.Complete {
 				missing += run.Length
 			}
 		}
-		if !pending || time.Now().After(deadline) || ctx.Err() != nil {
-			return missing
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return !pending
+	})
+	return missing
 }
 
 func libPriority(p Priority) types.PiecePriority {

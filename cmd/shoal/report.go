@@ -81,6 +81,24 @@ func (r *reporter) human(format string, args ...any) {
 	fmt.Fprintf(r.err, format+"\n", args...)
 }
 
+// warn reports tv's warning once each time it changes: an event, or a line
+// for people.
+func (r *reporter) warn(tv swarm.TorrentView) {
+	seen := r.seen[tv.InfoHash]
+	if seen == nil {
+		seen = &torrentSeen{}
+		r.seen[tv.InfoHash] = seen
+	}
+	if tv.Warning == "" || seen.warned == tv.Warning {
+		return
+	}
+	seen.warned = tv.Warning
+	r.event("warning", map[string]any{"infohash": tv.InfoHash, "warning": tv.Warning})
+	if !r.json {
+		r.human("warning: %s: %s", tv.Name, tv.Warning)
+	}
+}
+
 func (r *reporter) added(ih, name, source string) {
 	r.seen[ih] = &torrentSeen{}
 	r.event("added", map[string]any{"infohash": ih, "name": name, "source": source})
@@ -108,13 +126,7 @@ func (r *reporter) update(s *swarm.Snapshot, ihs map[string]bool) {
 			seen.errored = tv.Err
 			r.event("error", map[string]any{"infohash": tv.InfoHash, "error": tv.Err})
 		}
-		if tv.Warning != "" && seen.warned != tv.Warning {
-			seen.warned = tv.Warning
-			r.event("warning", map[string]any{"infohash": tv.InfoHash, "warning": tv.Warning})
-			if !r.json {
-				r.human("warning: %s: %s", tv.Name, tv.Warning)
-			}
-		}
+		r.warn(tv)
 		r.event("progress", map[string]any{"infohash": tv.InfoHash, "state": tv.State, "done": tv.Done,
 			"size": tv.Wanted, "down_rate": int64(tv.DownRate), "up_rate": int64(tv.UpRate),
 			"peers": tv.PeersConnected, "seeds": tv.Seeds, "peer_sources": tv.PeerSources, "peers_found": tv.PeersFound, "dht_nodes": s.DHTNodes,

@@ -198,7 +198,6 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	var check <-chan time.Time // nil, never ready, without --seed-ratio or --seed-time
-	warned := ""               // the warning last printed (a seeded file changed on disk)
 	if f.limit.set() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
@@ -226,10 +225,7 @@ func runSeed(ctx context.Context, f *seedFlags, target string) error {
 				if f.JSON {
 					rep.update(snap, want)
 				} else {
-					if tv.Warning != "" && tv.Warning != warned {
-						warned = tv.Warning
-						rep.human("warning: %s: %s", tv.Name, tv.Warning)
-					}
+					rep.warn(tv) // a seeded file changed on disk
 					rep.human("peers %d, ↑ %s, uploaded %s (ratio %.2f)", tv.PeersConnected, byterate.Rate(tv.UpRate),
 						byterate.Size(tv.Uploaded), tv.Ratio)
 				}
